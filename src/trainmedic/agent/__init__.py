@@ -1,0 +1,1 @@
+"""The node agent: vendor collectors, kernel-log watching, detectors, Prometheus exporter."""

@@ -1,0 +1,181 @@
+"""Load and compile the rule files; errors name the file and line.
+
+Called by `catalog.load_catalog()`; `catalog check` reports the same errors.
+"""
+
+from __future__ import annotations
+
+import re
+import re._constants as sre_constants
+import re._parser as sre_parse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from trainmedic.catalog.rule import Escalation, Example, Rule
+from trainmedic.catalog.schema import RuleFileSpec, RuleSpec
+
+RULES_DIR = Path(__file__).parent / "rules"
+MIN_LITERAL = 3
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogError:
+    """A problem in a rules file, at file:line."""
+
+    file: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.message}"
+
+
+class CatalogLoadError(Exception):
+    """The catalog could not be loaded; `errors` lists every problem with file and line."""
+
+    def __init__(self, errors: list[CatalogError]):
+        self.errors = errors
+        lines = "\n".join(f"  {e}" for e in errors[:20])
+        more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
+        super().__init__(
+            f"fault catalog has {len(errors)} error(s); run `trainmedic catalog check`:\n{lines}{more}"
+        )
+
+
+def required_literal(pattern: str, ignore_case: bool = False) -> str | None:
+    """The longest literal run that every match of `pattern` must contain, or None."""
+    try:
+        parsed = sre_parse.parse(pattern, re.IGNORECASE if ignore_case else 0)
+    except re.error:
+        return None
+    runs: list[str] = []
+
+    def walk(items: Any) -> None:
+        current: list[str] = []
+        for op, arg in items:
+            if op is sre_constants.LITERAL:
+                current.append(chr(arg))
+                continue
+            if op is sre_constants.SUBPATTERN:
+                runs.append("".join(current))
+                current = []
+                walk(arg[-1])
+                continue
+            if op in (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT) and arg[0] >= 1:
+                runs.append("".join(current))
+                current = []
+                walk(arg[2])
+                continue
+            runs.append("".join(current))
+            current = []
+        runs.append("".join(current))
+
+    walk(parsed)
+    best = max(runs, key=len, default="")
+    if len(best) < MIN_LITERAL:
+        return None
+    return best.lower() if ignore_case else best
+
+
+def _line_map(text: str) -> dict[int, int]:
+    """Index of each rule in the file -> its 1-based line, from the YAML node tree."""
+    out: dict[int, int] = {}
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return out
+    if not isinstance(root, yaml.MappingNode):
+        return out
+    for key, value in root.value:
+        if key.value == "rules" and isinstance(value, yaml.SequenceNode):
+            for i, item in enumerate(value.value):
+                out[i] = item.start_mark.line + 1
+    return out
+
+
+def compile_rule(spec: RuleSpec, family: str, file: str, line: int) -> tuple[Rule | None, list[CatalogError]]:
+    """Turn one validated spec into a compiled Rule, or errors."""
+    errors: list[CatalogError] = []
+    flags = re.IGNORECASE if spec.ignore_case else 0
+    patterns: list[re.Pattern[str]] = []
+    for p in spec.patterns:
+        try:
+            patterns.append(re.compile(p, flags))
+        except re.error as exc:
+            errors.append(CatalogError(file, line, f"rule {spec.id}: pattern {p!r} does not compile: {exc}"))
+    if errors:
+        return None, errors
+    if spec.literals is not None:
+        literals = tuple(lit.lower() if spec.ignore_case else lit for lit in spec.literals)
+    else:
+        derived = [required_literal(p, spec.ignore_case) for p in spec.patterns]
+        literals = tuple(d for d in derived if d) if all(derived) else ()
+    escalation = None
+    if spec.escalation is not None:
+        escalation = Escalation(spec.escalation.count, spec.escalation.window_h * 3600.0, spec.escalation.action)
+    rule = Rule(
+        id=spec.id,
+        title=spec.title,
+        family=family,
+        fault=spec.fault or spec.id,
+        component=spec.component,
+        role=spec.role,
+        severity=spec.severity,
+        action=spec.action,
+        patterns=tuple(patterns),
+        literals=literals,
+        codes=tuple(spec.codes),
+        explanation=spec.explanation.strip(),
+        escalation=escalation,
+        references=tuple(spec.references),
+        examples=tuple(Example(e.text, e.real, e.source, dict(e.fields)) for e in spec.examples),
+        priority=spec.priority,
+        source_file=file,
+        source_line=line,
+    )
+    return rule, errors
+
+
+def load_rules(paths: list[Path] | None = None) -> tuple[list[Rule], list[CatalogError]]:
+    """Read every rules file; return the compiled rules and all errors found (never raises)."""
+    files = paths if paths is not None else sorted(RULES_DIR.glob("*.yaml"))
+    rules: list[Rule] = []
+    errors: list[CatalogError] = []
+    seen: dict[str, str] = {}
+    for path in files:
+        name = str(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+            data = yaml.safe_load(text)
+        except (OSError, UnicodeDecodeError) as exc:
+            errors.append(CatalogError(name, 0, f"cannot read: {exc}"))
+            continue
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            errors.append(CatalogError(name, (mark.line + 1) if mark else 0, f"invalid YAML: {exc}"))
+            continue
+        lines = _line_map(text)
+        try:
+            spec = RuleFileSpec.model_validate(data)
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = err["loc"]
+                line = lines.get(loc[1], 0) if len(loc) > 1 and loc[0] == "rules" and isinstance(loc[1], int) else 0
+                where = ".".join(str(x) for x in loc)
+                errors.append(CatalogError(name, line, f"{where}: {err['msg']}"))
+            continue
+        for i, rs in enumerate(spec.rules):
+            line = lines.get(i, 0)
+            if rs.id in seen:
+                errors.append(CatalogError(name, line, f"duplicate rule id {rs.id} (first in {seen[rs.id]})"))
+                continue
+            seen[rs.id] = f"{name}:{line}"
+            rule, errs = compile_rule(rs, spec.family, name, line)
+            errors.extend(errs)
+            if rule is not None:
+                rules.append(rule)
+    return rules, errors

@@ -1,0 +1,120 @@
+"""Catalog rules as internal values: one compiled rule, one match of a rule on a line.
+
+Built by `catalog.loader` from the YAML files; used by the matcher and everyone downstream.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from trainmedic.model import Action, Component, Role, Severity
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """A line the rule must match; `real` tells a captured line from a constructed one."""
+
+    text: str
+    real: bool
+    source: str = ""
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Escalation:
+    """N occurrences within a window escalate to a stronger action."""
+
+    count: int
+    window_s: float
+    action: Action
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One catalog entry: this message, on this component, means this, and you do this."""
+
+    id: str
+    title: str
+    family: str
+    fault: str
+    component: Component
+    role: Role
+    severity: Severity
+    action: Action
+    patterns: tuple[re.Pattern[str], ...]
+    literals: tuple[str, ...]
+    codes: tuple[str, ...] = ()
+    explanation: str = ""
+    escalation: Escalation | None = None
+    references: tuple[str, ...] = ()
+    examples: tuple[Example, ...] = ()
+    priority: int = 0
+    source_file: str = ""
+    source_line: int = 0
+
+    def search(self, text: str) -> dict[str, str] | None:
+        """Fields of the first pattern that matches `text`, or None."""
+        for pattern in self.patterns:
+            m = pattern.search(text)
+            if m is not None:
+                return {k: v for k, v in m.groupdict().items() if v is not None}
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "family": self.family,
+            "fault": self.fault,
+            "component": str(self.component),
+            "role": str(self.role),
+            "severity": str(self.severity),
+            "action": str(self.action),
+            "codes": list(self.codes),
+            "patterns": [p.pattern for p in self.patterns],
+            "explanation": self.explanation,
+            "escalation": (
+                {
+                    "count": self.escalation.count,
+                    "window_s": self.escalation.window_s,
+                    "action": str(self.escalation.action),
+                }
+                if self.escalation
+                else None
+            ),
+            "references": list(self.references),
+            "examples": [
+                {"text": e.text, "real": e.real, "source": e.source, "fields": dict(e.fields)}
+                for e in self.examples
+            ],
+            "priority": self.priority,
+            "file": self.source_file,
+            "line": self.source_line,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A rule that matched one line, with the identifying fields it pulled out (bus id, rank, code)."""
+
+    rule: Rule
+    line: int
+    text: str
+    fields: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        r = self.rule
+        return {
+            "rule": r.id,
+            "fault": r.fault,
+            "title": r.title,
+            "component": str(r.component),
+            "role": str(r.role),
+            "severity": str(r.severity),
+            "action": str(r.action),
+            "line": self.line,
+            "text": self.text,
+            "fields": dict(self.fields),
+        }

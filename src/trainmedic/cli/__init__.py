@@ -1,0 +1,1 @@
+"""Command-line interface: click commands, thin over the packages below."""

@@ -1,0 +1,1 @@
+"""Online detectors, one module each (hang, crash, straggler, nan, peer_outlier, ...)."""

@@ -1,0 +1,1 @@
+"""Offline incident diagnosis over a job's logs: timeline, culprit vs victims, verdict."""

@@ -1,0 +1,1 @@
+"""`trainmedic run`: supervises a torchrun-style job end to end."""

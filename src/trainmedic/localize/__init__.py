@@ -1,0 +1,1 @@
+"""From symptoms to the culprit card: collective progress wavefront, rank -> card mapping."""

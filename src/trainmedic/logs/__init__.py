@@ -1,0 +1,1 @@
+"""Reading logs: formats, timestamps, rank/node attribution, tail reading."""

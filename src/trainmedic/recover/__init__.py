@@ -1,0 +1,1 @@
+"""The recovery ladder and its backends: local processes, Slurm, Kubernetes."""

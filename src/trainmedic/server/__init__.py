@@ -1,0 +1,1 @@
+"""Controller HTTP API and dashboard pages."""

@@ -1,0 +1,27 @@
+"""Shared test fixtures: paths to the real-world data sets and the test database URLs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TEST_DATA = ROOT / "tests" / "data"
+SHARED = Path(os.environ.get("TRAINMEDIC_SHARED_DIR", ROOT.parent / "shared"))
+SHARED_DATA = SHARED / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """`../shared/data`: third-party real logs and traces (read-only)."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data not found at {SHARED_DATA} (set TRAINMEDIC_SHARED_DIR)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def test_data() -> Path:
+    """`tests/data`: real captured lines and logs kept with the project."""
+    return TEST_DATA

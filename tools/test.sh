@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Sets up everything and runs the whole test suite: lint (ruff), types (mypy), layer contracts
+# (import-linter), the catalog check, and pytest against SQLite and a real PostgreSQL server.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tools/setup.sh
+export PATH="$PWD/.venv/bin:$PATH"
+
+if url=$(bash tools/pg.sh start); then
+  export TRAINMEDIC_TEST_PG_URL="$url"
+  echo "test: PostgreSQL at $url"
+  trap 'bash tools/pg.sh stop' EXIT
+else
+  echo "test: no PostgreSQL server; its tests will be skipped" >&2
+fi
+
+echo "test: ruff";        ruff check src tests benchmarks tools
+echo "test: mypy";        mypy
+echo "test: import-linter"; lint-imports
+echo "test: catalog check"; trainmedic catalog check >/dev/null
+echo "test: pytest"
+pytest -q "$@"
