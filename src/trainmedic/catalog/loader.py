@@ -134,6 +134,7 @@ def compile_rule(spec: RuleSpec, family: str, file: str, line: int) -> tuple[Rul
         references=tuple(spec.references),
         examples=tuple(Example(e.text, e.real, e.source, dict(e.fields)) for e in spec.examples),
         priority=spec.priority,
+        seen_in=tuple(spec.seen_in),
         source_file=file,
         source_line=line,
     )

@@ -51,6 +51,7 @@ class Rule:
     references: tuple[str, ...] = ()
     examples: tuple[Example, ...] = ()
     priority: int = 0
+    seen_in: tuple[str, ...] = ("job",)
     source_file: str = ""
     source_line: int = 0
 
@@ -90,6 +91,7 @@ class Rule:
                 for e in self.examples
             ],
             "priority": self.priority,
+            "seen_in": list(self.seen_in),
             "file": self.source_file,
             "line": self.source_line,
         }

@@ -5,6 +5,8 @@ One YAML file per family under `catalog/rules/`; `catalog.loader` reads them thr
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from trainmedic.model import Action, Component, Role, Severity
@@ -49,6 +51,8 @@ class RuleSpec(BaseModel):
     references: list[str] = Field(default_factory=list)
     examples: list[ExampleSpec] = Field(min_length=1)
     priority: int = 0
+    seen_in: list[Literal["kernel", "job", "tool"]] = Field(default_factory=lambda: ["job"])
+    """Where the line appears: the node's kernel log, a rank's own output, or a vendor tool's output."""
 
 
 class RuleFileSpec(BaseModel):

@@ -230,3 +230,38 @@ class Verdict:
             "evidence": [e.to_dict() for e in self.evidence],
             "explanation": self.explanation,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """One incident end to end: what was seen, when each stage happened, the verdict, what was done.
+
+    `timeline` maps stage -> epoch seconds; stages in order: fault (best estimate of onset),
+    observed, detected, localized, stopped, restarted, resumed (first new training step).
+    Written by the launcher, diagnose and the agent; stored by `trainmedic.store`.
+    """
+
+    id: str
+    job: str
+    source: str
+    symptom: Symptom
+    verdict: Verdict | None
+    timeline: dict[str, float] = field(default_factory=dict)
+    action_taken: Action = Action.NONE
+    outcome: str = ""
+    findings: tuple[Finding, ...] = ()
+    dry_run: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "job": self.job,
+            "source": self.source,
+            "symptom": str(self.symptom),
+            "verdict": self.verdict.to_dict() if self.verdict else None,
+            "timeline": dict(self.timeline),
+            "action_taken": str(self.action_taken),
+            "outcome": self.outcome,
+            "findings": [f.to_dict() for f in self.findings],
+            "dry_run": self.dry_run,
+        }

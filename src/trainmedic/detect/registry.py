@@ -1,0 +1,43 @@
+"""The detector registry: adding a detector is one new module with a decorated class.
+
+    @register("hang")
+    class HangDetector: ...
+
+Tests build a fresh `Registry()`; production code uses the module-level `DETECTORS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class Registry:
+    """Name -> detector class. Names are unique; registering twice is a programming error."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, type[Any]] = {}
+
+    def register(self, name: str) -> Callable[[type[T]], type[T]]:
+        def deco(cls: type[T]) -> type[T]:
+            if name in self._items and self._items[name] is not cls:
+                raise ValueError(f"detector {name!r} registered twice ({self._items[name]!r} and {cls!r})")
+            self._items[name] = cls
+            return cls
+
+        return deco
+
+    def get(self, name: str) -> type[Any]:
+        try:
+            return self._items[name]
+        except KeyError:
+            raise KeyError(f"no detector {name!r}; known: {', '.join(sorted(self._items))}") from None
+
+    def names(self) -> list[str]:
+        return sorted(self._items)
+
+
+DETECTORS = Registry()
+register = DETECTORS.register
