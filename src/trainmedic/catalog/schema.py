@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from trainmedic.model import Action, Component, Role, Severity
 
+Where = Literal["kernel", "job", "tool"]
+
 
 class ExampleSpec(BaseModel):
     """An example line. `real: false` marks a constructed one; `source` says where a real one came from."""
@@ -51,7 +53,7 @@ class RuleSpec(BaseModel):
     references: list[str] = Field(default_factory=list)
     examples: list[ExampleSpec] = Field(min_length=1)
     priority: int = 0
-    seen_in: list[Literal["kernel", "job", "tool"]] = Field(default_factory=lambda: ["job"])
+    seen_in: list[Where] = Field(default_factory=lambda: list[Where](["job"]))
     """Where the line appears: the node's kernel log, a rank's own output, or a vendor tool's output."""
 
 
