@@ -108,6 +108,25 @@ class Symptom(enum.StrEnum):
     TELEMETRY = "telemetry"
 
 
+class KnownFault(enum.StrEnum):
+    """Fault ids for faults that no single log line names; shared by the simulator, diagnose and
+    the launcher so their verdicts can be compared. Catalog rules for the same faults (a NaN loss
+    line, say) use these ids as their `fault`."""
+
+    HANG = "hang.silent"
+    """A rank stopped making progress and logged nothing (SIGSTOP, deadlock, stuck kernel)."""
+    NODE_LOST = "node.lost"
+    """A whole node's logs end at once (power loss, kernel panic, network partition)."""
+    STRAGGLER = "perf.straggler"
+    """A rank persistently slower than its peers; every rank's step time follows it."""
+    NAN = "numeric.nan_loss"
+    """Loss became NaN/Inf, first on one rank."""
+    USER_EXCEPTION = "user.exception"
+    """The same Python exception on every rank: the user's code or configuration, not hardware."""
+    CRASH = "process.crash"
+    """A rank exited (code or signal) with no line that explains why."""
+
+
 @dataclass(frozen=True, slots=True)
 class Card:
     """One accelerator card: node name + local index, plus whatever identity the vendor gives."""
