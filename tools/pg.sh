@@ -6,7 +6,7 @@ DIR=${TRAINMEDIC_PG_DIR:-/tmp/trainmedic-pg}
 PORT=${TRAINMEDIC_PG_PORT:-55432}
 BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 [ -n "$BIN" ] || { echo "pg.sh: PostgreSQL is not installed (apt-get install postgresql)" >&2; exit 1; }
-run() { if [ "$(id -u)" = 0 ]; then su postgres -s /bin/bash -c "$*"; else bash -c "$*"; fi; }
+run() { if [ "$(id -u)" = 0 ]; then su postgres -s /bin/bash -c "cd / && $*"; else bash -c "$*"; fi; }
 case "${1:-start}" in
   start)
     mkdir -p "$DIR"

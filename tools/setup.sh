@@ -17,6 +17,18 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
 fi
 
+# pip's output goes to a log; on failure its tail is shown.
+quiet_pip() {
+  local log
+  log=$(mktemp)
+  if ! .venv/bin/pip install -q "$@" >"$log" 2>&1; then
+    grep -v '^WARNING: Location' "$log" | tail -n 30 >&2
+    echo "setup: pip install $* failed (full log: $log)" >&2
+    return 1
+  fi
+  rm -f "$log"
+}
+
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv"
@@ -25,8 +37,8 @@ fi
 # torch first, pinned: 2.13.0 is the CPU build on local disk; a bare `torch` would pull a CUDA build.
 if ! .venv/bin/python -c 'import torch' 2>/dev/null; then
   echo "setup: installing torch==2.13.0 (CPU)"
-  .venv/bin/pip install -q torch==2.13.0
+  quiet_pip install torch==2.13.0
 fi
 echo "setup: installing trainmedic with extras"
-.venv/bin/pip install -q -e '.[all,dev]'
+quiet_pip install -e '.[all,dev]'
 echo "setup: done ($(.venv/bin/trainmedic --version))"

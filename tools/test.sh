@@ -14,7 +14,8 @@ else
   echo "test: no PostgreSQL server; its tests will be skipped" >&2
 fi
 
-echo "test: ruff";        ruff check src tests benchmarks tools
+lint_dirs=$(for d in src tests benchmarks tools examples; do if [ -d "$d" ]; then echo "$d"; fi; done)
+echo "test: ruff";        ruff check $lint_dirs
 echo "test: mypy";        mypy
 echo "test: import-linter"; lint-imports
 echo "test: catalog check"; trainmedic catalog check >/dev/null
