@@ -42,6 +42,8 @@ def test_dev_shm_full_is_not_a_full_disk() -> None:
     assert "storage.no_space" not in {m.rule.id for m in matches}
     matches, verdict = classify("OSError: [Errno 28] No space left on device: '/ckpt/step_4000/model.pt'")
     assert verdict is not None and verdict.component == "storage"
+    _, verdict = classify("RuntimeError: unable to write to file </torch_18692_1954506624_0>: No space left on device (28)")
+    assert verdict is not None and verdict.fault == "user.dev_shm_too_small"
 
 
 def test_kernel_panic_from_a_machine_check_is_one_fault_not_two() -> None:
