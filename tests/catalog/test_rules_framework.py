@@ -46,6 +46,7 @@ def test_nan_or_inf_loss_uses_the_shared_fault_id(line: str) -> None:
     "step 10 | loss 2.3107 | grad_norm inf | lr 3e-4",
     "Financial report: nanoseconds per step 12",
     "loss scale 65536",
+    "best_loss: inf (no validation yet)",
 ])
 def test_finite_losses_are_not_nan(line: str) -> None:
     matches, _ = classify(line)
