@@ -1,4 +1,4 @@
-"""Collectives rules: timeouts, aborts and closed peers are victims; local causes are roots."""
+"""Collectives and launcher rules: timeouts, aborts, closed peers and exits are victims; local causes are roots."""
 
 from __future__ import annotations
 
@@ -61,3 +61,15 @@ def test_hccl_argument_mismatch_is_the_users_code() -> None:
             "between ranks:parameter count, local end 16512, remote end 8320")
     _, verdict = classify(line)
     assert verdict is not None and verdict.component == "user"
+
+
+def test_slurm_node_failure_names_the_lost_node() -> None:
+    matches, verdict = classify("srun: error: Node failure on jean-zay-iam37")
+    assert verdict is not None and verdict.fault == "node.lost" and verdict.component == "host"
+    assert matches[0].fields["host"] == "jean-zay-iam37"
+
+
+def test_srun_task_exit_is_a_victim_line_with_node_and_task() -> None:
+    matches, verdict = classify("srun: error: gpu-node-12: task 3: Killed")
+    assert verdict is not None and verdict.role is Role.CASCADE
+    assert matches[0].fields == {"host": "gpu-node-12", "task": "3", "reason": "Killed"}

@@ -10,7 +10,7 @@ from catalog_rules_support import classify, excerpts
 from trainmedic.catalog import load_catalog
 from trainmedic.model import Role
 
-MY_FAMILIES = {"collectives", "framework", "ascend", "host", "storage", "benign"}
+MY_FAMILIES = {"collectives", "framework", "ascend", "host", "storage", "benign", "launcher"}
 BENIGN = [
     "loghub/Linux/Linux_2k.log",
     "loghub/Thunderbird/Thunderbird_2k.log",
