@@ -19,6 +19,7 @@ from trainmedic.catalog import Catalog, load_catalog
 from trainmedic.catalog.loader import RULES_DIR
 from trainmedic.catalog.matcher import ENGINES, Matcher
 
+
 def _shared() -> Path:
     """`shared/data` beside the checkout (or TRAINMEDIC_SHARED_DIR), also from a worktree one level deeper."""
     env = os.environ.get("TRAINMEDIC_SHARED_DIR")

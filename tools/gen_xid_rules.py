@@ -20,7 +20,7 @@ BUS = r"[0-9a-fA-F]{4,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}(?:\.[0-7])?"
 # `NVRM: Xid (PCI:0000:09:00): 79, pid=...`; older drivers omit `PCI:`; some pasted logs elide the id.
 PREFIX = r"NVRM: Xid \((?:PCI:)?(?:(?P<bus_id>" + BUS + r")|[^)]*)\): "
 
-R, C, I = "root", "cascade", "info"
+R, C, INFO = "root", "cascade", "info"
 
 # code, mnemonic, title, component, role, severity, action, escalation (count, hours, action) or None,
 # explanation, example (text, source or "" for a constructed line)
@@ -98,7 +98,7 @@ TABLE: list[tuple] = [
      "The card runs at reduced clocks because its auxiliary power is missing or low. It will be a "
      "straggler. Drain the node and check the power cables and the PSU.",
      ("NVRM: Xid (PCI:0000:41:00): 54, pid=0, Auxiliary power is not connected to the GPU board", "")),
-    (56, "DISPLAY_ERROR", "Display engine error", "driver", I, "info", "none", None,
+    (56, "DISPLAY_ERROR", "Display engine error", "driver", INFO, "info", "none", None,
      "Display engine error; irrelevant for compute nodes unless it repeats with other Xids.",
      ("NVRM: Xid (PCI:0000:65:00): 56, pid=0, CMDre 00000000 00000080 00000000 00000005 00000005", "")),
     (57, "FB_ERROR", "Error programming video memory interface", "memory", R, "error", "reset_card",
@@ -237,7 +237,7 @@ TABLE += [
      "reset_card", None,
      "The GPU entered a degraded mode. Reset the GPU; contact the vendor if it repeats.",
      ("NVRM: Xid (PCI:0000:53:00): 151, pid=0, GPU entered degraded mode", "")),
-    (154, "GPU_RECOVERY_ACTION_CHANGED", "GPU recovery action changed (informational)", "driver", I, "info", "none",
+    (154, "GPU_RECOVERY_ACTION_CHANGED", "GPU recovery action changed (informational)", "driver", INFO, "info", "none",
      None,
      "The driver updated the recovery action it recommends for this GPU after an earlier Xid "
      "(none, GPU reset, node reboot, drain P2P). Not a fault by itself: act on the Xid that came "

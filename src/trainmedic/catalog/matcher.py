@@ -15,6 +15,7 @@ from typing import Any
 
 from trainmedic.catalog.rule import Match, Rule
 
+_hs: Any
 try:  # optional C engine; the pure-Python fallback gives the same matches
     import hyperscan as _hs
 except ImportError:  # pragma: no cover - exercised where the wheel is missing
