@@ -1,6 +1,6 @@
 """Catalog matching speed: the prefilter matcher against every-regex-on-every-line, same input, same run.
 
-The input is ~1M lines of real benign logs (loghub Linux and Thunderbird, gpud's benign kmsg and
+Figures are CPU time of this one-threaded process (the machine is shared). The input is ~1M lines of real benign logs (loghub Linux and Thunderbird, gpud's benign kmsg and
 fabric-manager captures) repeated, with every rule's example lines sprinkled in. The naive matcher
 runs on a prefix (it is slow); both matchers must report the same matches there.
 
@@ -56,9 +56,10 @@ def build_corpus(catalog: Catalog, n_lines: int, fault_every: int) -> str:
 
 
 def timed(fn, *args):  # type: ignore[no-untyped-def]
-    t = time.perf_counter()
+    """Result and CPU seconds of this process (the machine is shared: wall time measures the neighbours)."""
+    t = time.process_time()
     result = fn(*args)
-    return result, time.perf_counter() - t
+    return result, time.process_time() - t
 
 
 def main() -> int:
@@ -81,13 +82,16 @@ def main() -> int:
 
     fast_m = Matcher(catalog.rules)
     times = []
+    walls = []
     for _ in range(3):
+        w = time.perf_counter()
         found, dt = timed(fast_m.match_text, text)
+        walls.append(time.perf_counter() - w)
         times.append(dt)
     dt = sorted(times)[1]
     top = n / dt
-    print(f"prefilter[{fast_m.engine}] match_text : {top:12,.0f} lines/s  (median of 3: {dt:.2f} s, "
-          f"{len(found):,} matches)")
+    print(f"prefilter[{fast_m.engine}] match_text : {top:12,.0f} lines/s per CPU-second (median of 3: {dt:.2f} s "
+          f"CPU, {sorted(walls)[1]:.2f} s wall), {len(found):,} matches")
     _, dtb = timed(fast_m.match_bytes, text.encode())
     print(f"prefilter[{fast_m.engine}] match_bytes: {n / dtb:12,.0f} lines/s  ({dtb:.2f} s, no decode of the input)")
 
@@ -105,7 +109,7 @@ def main() -> int:
         print(f"  prefilter[{engine}] (fallback without Hyperscan): {pn / dto:,.0f} lines/s")
     print(f"same matches from every matcher on that prefix: {'yes' if same else 'NO'}")
     ratio = top / (pn / dtn)
-    print(f"summary: {top:,.0f} lines/s with {len(catalog)} rules ({fast_m.engine} prefilter, one core), "
+    print(f"summary: {top:,.0f} lines/s (CPU time) with {len(catalog)} rules ({fast_m.engine} prefilter, one core), "
           f"{ratio:,.0f}x the naive matcher; targets >= 1,000,000 lines/s and >= 20x: "
           f"{'met' if top >= 1_000_000 and ratio >= 20 and same else 'NOT met'}")
     return 0 if same else 1
