@@ -21,6 +21,7 @@ EXPECTED = {
     "rfe-023": ("nvlink.cuda_error_contained", "interconnect"),
     "rfe-026": ("network.ib.local_protection_error", "pcie"),
     "rfe-029": ("pcie.aer.fatal", "pcie"),
+    "rfe-031": ("pcie.aer.nvidia_no_recovery", "driver"),
     "rfe-030": ("nvlink.nvls.cuda_failure", "driver"),
     "rfe-033": ("nvidia.xid.119", "driver"),
     "rfe-034": ("nvidia.nvml.driver_library_mismatch", "driver"),

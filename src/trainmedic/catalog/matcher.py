@@ -1,8 +1,8 @@
 """Apply every catalog rule to log text, fast: one multi-literal scan over the whole buffer in C finds
 the few lines that contain some rule's required literal; only those lines meet that rule's regexes.
 
-The scan uses Hyperscan when it is installed (one pass for hundreds of literals) and a Python `re`
-alternation otherwise (same answers, slower). `match_naive` is the reference both must agree with.
+The scan uses Hyperscan when it is installed (one pass for hundreds of literals) and one `bytes.find`
+pass per literal otherwise (same answers, slower). `match_naive` is the reference both must agree with.
 Used by `explain`, `diagnose`, the agent's kernel-log watcher and the launcher.
 """
 
@@ -21,7 +21,7 @@ try:  # optional C engine; the pure-Python fallback gives the same matches
 except ImportError:  # pragma: no cover - exercised where the wheel is missing
     _hs = None
 
-ENGINES = ("hyperscan", "re") if _hs is not None else ("re",)
+ENGINES = ("hyperscan", "find") if _hs is not None else ("find",)
 
 _Hit = Callable[[int, int], None]
 
@@ -45,32 +45,21 @@ class _HyperscanScan:
             self._db.scan(data, match_event_handler=on_match)
 
 
-class _ReScan:
-    """The same scan with Python's `re`: an alternation finds the lines with any literal, then every
-    literal is looked up on those lines (so literals hidden inside or overlapping another are found)."""
+class _FindScan:
+    """The same scan without Hyperscan: `bytes.find` per distinct literal over the whole buffer (a fast
+    C search each; far quicker in CPython than one big `re` alternation). Finds overlapping literals too."""
 
     def __init__(self, keys: list[tuple[bytes, bool]]):
         self._keys = keys
-        exact = sorted({lit for lit, ci in keys if not ci}, key=len, reverse=True)
-        caseless = sorted({lit for lit, ci in keys if ci}, key=len, reverse=True)
-        alts = [re.escape(k) for k in exact] + [b"(?i:" + re.escape(k) + b")" for k in caseless]
-        self._any = re.compile(b"|".join(alts))
 
     def scan(self, data: bytes, hit: _Hit) -> None:
-        done_to = -1
-        for m in self._any.finditer(data):
-            if m.start() < done_to:
-                continue
-            start = data.rfind(b"\n", 0, m.start()) + 1
-            end = data.find(b"\n", m.start())
-            end = end if end >= 0 else len(data)
-            line = data[start:end]
-            lower = line.lower()
-            for key, (lit, ci) in enumerate(self._keys):
-                pos = (lower if ci else line).find(lit)
-                if pos >= 0:
-                    hit(key, start + pos)
-            done_to = end
+        lower = data.lower() if any(ci for _, ci in self._keys) else data
+        for key, (lit, ci) in enumerate(self._keys):
+            hay = lower if ci else data
+            pos = hay.find(lit)
+            while pos >= 0:
+                hit(key, pos)
+                pos = hay.find(lit, pos + 1)
 
 
 class Matcher:
@@ -93,9 +82,14 @@ class Matcher:
         self.engine = engine or ENGINES[0]
         if self.engine not in ENGINES:
             raise ValueError(f"matcher engine {self.engine!r} is not available here (have {', '.join(ENGINES)})")
-        self._scan: _HyperscanScan | _ReScan | None = None
-        if keys:
-            self._scan = _HyperscanScan(keys) if self.engine == "hyperscan" else _ReScan(keys)
+        self._scan: _HyperscanScan | _FindScan | None = None
+        if keys and self.engine == "hyperscan":
+            try:
+                self._scan = _HyperscanScan(keys)
+            except _hs.error:  # a literal Hyperscan rejects, or no SSSE3: same answers from the fallback
+                self.engine = "find"
+        if keys and self._scan is None:
+            self._scan = _FindScan(keys)
 
     def match_line(self, text: str, line: int = 1) -> list[Match]:
         """Every rule that matches this one line."""
