@@ -16,10 +16,9 @@ import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from catalog_match import SHARED  # the same shared-data lookup
+from catalog_match import SHARED, rule_paths  # the same shared-data lookup and rule union
 
 from trainmedic.catalog import load_catalog
-from trainmedic.catalog.loader import RULES_DIR
 from trainmedic.model import Role
 
 LABEL_MAP = {"gpu": "accelerator", "npu": "accelerator", "hbm": "memory", "nvlink": "interconnect"}
@@ -38,13 +37,9 @@ def main() -> int:
     ap.add_argument("--rules", type=Path, nargs="*", default=[], help="extra rule dirs (e.g. a colleague's)")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
-    paths = sorted(RULES_DIR.glob("*.yaml"))
-    names = {p.name for p in paths}
-    for d in args.rules:
-        paths += [p for p in sorted(d.glob("*.yaml")) if p.name not in names]
-        names |= {p.name for p in d.glob("*.yaml")}
+    paths = rule_paths(args.rules)
     cat = load_catalog(paths)
-    print(f"rules: {len(cat)} from {len(paths)} files ({', '.join(sorted(names))})")
+    print(f"rules: {len(cat)} from {len(paths)} files: {', '.join(str(p) for p in paths)}")
 
     per_level: dict[str, list[bool]] = defaultdict(list)
     misses = []

@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 from trainmedic.catalog import Catalog, load_catalog
 from trainmedic.catalog.loader import RULES_DIR
 from trainmedic.catalog.matcher import ENGINES, Matcher
@@ -37,6 +39,26 @@ BENIGN = [
     "gpud-testdata/pkg_kmsg_testdata_kmsg.1.log",
     "gpud-testdata/components_accelerator_nvidia_fabric-manager_testdata_fabricmanager.log",
 ]
+
+
+def rule_paths(extra_dirs: list[Path]) -> list[Path]:
+    """The packaged rule files plus those of `extra_dirs` (a colleague's worktree). Where both have a
+    file of the same name (the shared seed files), the one with more rules wins: the owner's grew."""
+    chosen = {p.name: p for p in sorted(RULES_DIR.glob("*.yaml"))}
+    for d in extra_dirs:
+        for p in sorted(d.glob("*.yaml")):
+            have = chosen.get(p.name)
+            if have is None or _count_rules(p) > _count_rules(have):
+                chosen[p.name] = p
+    return [chosen[n] for n in sorted(chosen)]
+
+
+def _count_rules(path: Path) -> int:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return len(data.get("rules") or [])
+    except (OSError, ValueError, yaml.YAMLError, AttributeError):
+        return 0
 
 
 def build_corpus(catalog: Catalog, n_lines: int, fault_every: int) -> str:
@@ -69,12 +91,7 @@ def main() -> int:
     ap.add_argument("--fault-every", type=int, default=5_000, help="one fault example per this many lines")
     ap.add_argument("--rules", type=Path, nargs="*", default=[], help="extra rule dirs (e.g. a colleague's)")
     args = ap.parse_args()
-    paths = sorted(RULES_DIR.glob("*.yaml"))
-    names = {p.name for p in paths}
-    for d in args.rules:
-        paths += [p for p in sorted(d.glob("*.yaml")) if p.name not in names]
-        names |= {p.name for p in d.glob("*.yaml")}
-    catalog = load_catalog(paths)
+    catalog = load_catalog(rule_paths(args.rules))
     text = build_corpus(catalog, args.lines, args.fault_every)
     n = text.count("\n")
     print(f"rules: {len(catalog)} ({len([r for r in catalog.rules if not r.literals])} without a literal), "
