@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
@@ -45,13 +46,22 @@ class CatalogLoadError(Exception):
         )
 
 
-def _line_map(text: str) -> dict[int, int]:
-    """Index of each rule in the file -> its 1-based line, from the YAML node tree."""
-    out: dict[int, int] = {}
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~10x faster
+
+
+def _parse(text: str) -> tuple[Any, dict[int, int]]:
+    """One YAML parse: the data, and each rule's index -> its 1-based line (from the node tree)."""
+    loader = _Loader(text)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return out
+        root = loader.get_single_node()
+        data = loader.construct_document(root) if root is not None else None
+    finally:
+        loader.dispose()
+    return data, _line_map(root)
+
+
+def _line_map(root: Any) -> dict[int, int]:
+    out: dict[int, int] = {}
     if not isinstance(root, yaml.MappingNode):
         return out
     for key, value in root.value:
@@ -119,8 +129,7 @@ def load_rules(paths: list[Path] | None = None) -> tuple[list[Rule], list[Catalo
     for path in files:
         name = str(path)
         try:
-            text = path.read_text(encoding="utf-8")
-            data = yaml.safe_load(text)
+            data, lines = _parse(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError) as exc:
             errors.append(CatalogError(name, 0, f"cannot read: {exc}"))
             continue
@@ -128,7 +137,6 @@ def load_rules(paths: list[Path] | None = None) -> tuple[list[Rule], list[Catalo
             mark = getattr(exc, "problem_mark", None)
             errors.append(CatalogError(name, (mark.line + 1) if mark else 0, f"invalid YAML: {exc}"))
             continue
-        lines = _line_map(text)
         try:
             spec = RuleFileSpec.model_validate(data)
         except ValidationError as exc:

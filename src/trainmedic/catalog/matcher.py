@@ -8,7 +8,6 @@ Used by `explain`, `diagnose`, the agent's kernel-log watcher and the launcher.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
