@@ -75,3 +75,10 @@ def test_bus_ids_in_every_written_form_name_the_same_card() -> None:
     assert same_card("PCI:0000:9b:00", "00000000:9B:00.0")
     assert not same_card("0000:9b:00", "0000:9c:00")
     assert normalize_bus_id("not a bus id") is None and normalize_bus_id("123456789:00:00") is None
+
+
+def test_catalog_survives_pickling_for_worker_processes(catalog: Catalog) -> None:
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(catalog))
+    assert [m.rule.id for m in copy.match_text(XID_79)] == ["nvidia.xid.79"]

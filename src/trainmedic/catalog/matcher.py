@@ -90,6 +90,10 @@ class Matcher:
         if keys and self._scan is None:
             self._scan = _FindScan(keys)
 
+    def __reduce__(self) -> tuple[type[Matcher], tuple[tuple[Rule, ...], str]]:
+        # the compiled Hyperscan database cannot be pickled: rebuild it on the other side
+        return (Matcher, (self.rules, self.engine))
+
     def match_line(self, text: str, line: int = 1) -> list[Match]:
         """Every rule that matches this one line."""
         return self.match_text(text, first_line=line)

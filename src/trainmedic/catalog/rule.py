@@ -120,7 +120,11 @@ class Rule:
 
 @dataclass(frozen=True, slots=True)
 class Match:
-    """A rule that matched one line, with the identifying fields it pulled out (bus id, rank, code)."""
+    """A rule that matched one line, with the identifying fields it pulled out (bus id, rank, code).
+
+    `line` is the (first) line number; for a multi-line rule (`Rule.span` > 1) `text` holds the
+    matched lines joined with newlines.
+    """
 
     rule: Rule
     line: int
