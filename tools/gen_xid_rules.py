@@ -140,8 +140,9 @@ TABLE: list[tuple] = [
      "An NVLink link reported a fatal error; collectives over NVLink on this node stall or fail. Decode "
      "the registers on the line (signal integrity vs. ECC/parity vs. hardware), reset the GPU, and run "
      "`nvidia-smi nvlink -e`. Repeats on the same link: reseat the card or baseboard and contact the vendor.",
-     ("NVRM: Xid (PCI:0000:bd:00): 74, pid=1702, name=python, NVLink: fatal error detected on link 11"
-      "(0x0, 0x0, 0x10000, 0x0, 0x0, 0x0, 0x0)", "")),
+     ("[449410.332316] NVRM: Xid (PCI:0003:00:00): 74, pid='<unknown>', name=<unknown>, NVLink: fatal error "
+      "detected on link 14(0x0, 0x0, 0x10000, 0x0, 0x0, 0x0, 0x0)",
+      "NVIDIA NVSentinel XID 74 workflow design doc (message format section)")),
     (79, "GPU_HAS_FALLEN_OFF_THE_BUS", "GPU has fallen off the bus", "accelerator", R, "critical", "drain_node",
      (2, 168, "replace_card"),
      "The card stopped answering on PCIe: the driver can no longer reach it. Every process on the card "
@@ -165,7 +166,8 @@ TABLE: list[tuple] = [
      "An uncorrectable memory error could not be contained: every process on the card is affected and "
      "the GPU must be reset before it is used again (until then CUDA reports it busy or unavailable). "
      "Reset it, check remapped rows, and replace the card if it repeats.",
-     ("NVRM: Xid (PCI:0000:9b:00): 95, pid=1234, name=python3, Uncontained ECC error", "")),
+     ("diff:371;NVRM: Xid (PCI:0000:37:00): 95, pid=5171, Uncontained: FBHUB. RST: Yes, D-RST: No",
+      "operator repair ticket quoted in a public repository")),
     (109, "CTXSW_TIMEOUT_ERROR", "Context switch timeout", "accelerator", R, "error", "reset_card",
      (2, 168, "contact_vendor"),
      "The GPU could not switch contexts in time, often after an earlier SM exception (Xid 13) or a hung "
