@@ -19,6 +19,7 @@ from trainmedic.catalog.rule import Escalation, Example, Match, Rule
 from trainmedic.model import Action, Component, Evidence, Role, Verdict
 
 __all__ = [
+    "ROOT_CAUSE_ELSEWHERE",
     "RULES_DIR",
     "Catalog",
     "CatalogError",
@@ -55,10 +56,15 @@ class Catalog:
     def match_text(self, text: str, first_line: int = 1) -> list[Match]:
         return self.matcher.match_text(text, first_line=first_line)
 
+    def match_bytes(self, data: bytes, first_line: int = 1) -> list[Match]:
+        """Like `match_text` on raw bytes (a log file read as is); bad UTF-8 never stops matching."""
+        return self.matcher.match_bytes(data, first_line=first_line)
+
     def verdict(self, matches: Iterable[Match]) -> Verdict | None:
         """One verdict: the most specific root match; else a cascade-only verdict pointing elsewhere.
 
-        Most specific = highest severity, then rule priority, then earliest line. Returns None when
+        Most specific = highest severity, then rule priority, then earliest line. Confidence grows
+        with lines that agree on the fault and shrinks with competing root faults. Returns None when
         nothing but info lines matched.
         """
         ms = list(matches)
@@ -86,21 +92,46 @@ class Catalog:
         cascades = [m for m in ms if m.rule.role is Role.CASCADE]
         if not cascades:
             return None
-        first = min(cascades, key=lambda m: m.line)
         return Verdict(
-            fault="root_cause_elsewhere",
+            fault=ROOT_CAUSE_ELSEWHERE,
             title="Only cascade symptoms here: the root cause is on another rank, card or node",
             component=Component.UNKNOWN,
             action=Action.NONE,
             confidence=0.3,
             role=Role.CASCADE,
             evidence=tuple(Evidence(text=m.text, line=m.line, rule=m.rule.id) for m in cascades[:10]),
-            explanation=(
-                f"'{first.rule.title}' is a consequence of a failure elsewhere. Look at the rank or node "
-                "that stopped first (the others time out waiting for it): its own log, its node's kernel "
-                "log (Xid, ECC, PCIe, link errors), or run `trainmedic diagnose` over the whole job."
-            ),
+            explanation=_where_to_look(cascades),
         )
+
+
+ROOT_CAUSE_ELSEWHERE = "root_cause_elsewhere"
+"""The fault id of a verdict built only from cascade lines."""
+
+
+def _where_to_look(cascades: list[Match]) -> str:
+    """Plain words: these lines are consequences; here is where the cause should be."""
+    titles = list(dict.fromkeys(m.rule.title for m in cascades))
+    hints: list[str] = []
+    causes = sorted({m.fields["cause"] for m in cascades if m.fields.get("cause")})
+    buses = sorted({m.fields["bus_id"] for m in cascades if m.fields.get("bus_id")})
+    peers = sorted({m.fields["peer"] for m in cascades if m.fields.get("peer")})
+    ranks = sorted({m.fields["rank"] for m in cascades if m.fields.get("rank")}, key=lambda r: (len(r), r))
+    if causes:
+        hints.append(f"the driver names an earlier Xid {', '.join(causes)}: find it in this node's kernel log"
+                     + (f" (GPUs {', '.join(buses)} reported the cleanup)" if buses else ""))
+    elif buses:
+        hints.append(f"the kernel log of this node around these lines for an earlier error on {', '.join(buses)}")
+    if peers:
+        hints.append(f"the peer(s) {', '.join(peers[:5])}: did that node or process die first?")
+    if ranks:
+        shown = ", ".join(ranks[:8]) + (" ..." if len(ranks) > 8 else "")
+        hints.append(f"the ranks that did NOT report this (these did: {shown}); the one that stopped first is "
+                     "the culprit")
+    hints.append("the first error in time across all ranks' logs and their nodes' kernel logs (Xid, ECC, "
+                 "PCIe, link errors), or run `trainmedic diagnose` over the whole job")
+    first = cascades[0].rule.explanation.split("\n\n")[0].strip()
+    return (f"{'; '.join(titles[:3])}: {'these are' if len(titles) > 1 else 'this is'} a consequence of a "
+            f"failure elsewhere, never the cause. {first}\nLook at: " + "; ".join(hints) + ".")
 
 
 @lru_cache(maxsize=4)

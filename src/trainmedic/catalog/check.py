@@ -26,6 +26,7 @@ class CheckReport:
     by_family: Counter[str] = field(default_factory=Counter)
     by_component: Counter[str] = field(default_factory=Counter)
     by_role: Counter[str] = field(default_factory=Counter)
+    by_family_component: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     @property
     def ok(self) -> bool:
@@ -42,6 +43,10 @@ class CheckReport:
             "by_family": dict(sorted(self.by_family.items())),
             "by_component": dict(sorted(self.by_component.items())),
             "by_role": dict(sorted(self.by_role.items())),
+            "by_family_component": {
+                f: {c: n for (ff, c), n in sorted(self.by_family_component.items()) if ff == f}
+                for f in sorted(self.by_family)
+            },
         }
 
 
@@ -54,6 +59,7 @@ def check_catalog(paths: list[Path] | None = None) -> CheckReport:
         report.by_family[rule.family] += 1
         report.by_component[str(rule.component)] += 1
         report.by_role[str(rule.role)] += 1
+        report.by_family_component[(rule.family, str(rule.component))] += 1
         where = (rule.source_file, rule.source_line)
         if not rule.literals:
             report.warnings.append(CatalogError(*where, f"rule {rule.id}: no literal for the prefilter; "
@@ -61,9 +67,12 @@ def check_catalog(paths: list[Path] | None = None) -> CheckReport:
         for ex in rule.examples:
             report.examples += 1
             report.real_examples += int(ex.real)
-            first = ex.text.split("\n")[0] if "\n" not in ex.text.strip() else ex.text
-            matches = matcher.match_text(first)
-            own = [m for m in matches if m.rule.id == rule.id]
+            matches = matcher.match_text(ex.text)
+            naive = matcher.match_naive(ex.text)
+            if [(m.rule.id, m.line) for m in matches] != [(m.rule.id, m.line) for m in naive]:
+                report.errors.append(CatalogError(*where, f"rule {rule.id}: the prefilter and the naive matcher "
+                                                  f"disagree on an example: {ex.text[:120]!r}"))
+            own = [m for m in matches if m.rule.id == rule.id and m.line == 1]
             if not own:
                 report.errors.append(CatalogError(*where, f"rule {rule.id}: example does not match its own "
                                                   f"rule (or the prefilter misses it): {ex.text[:120]!r}"))

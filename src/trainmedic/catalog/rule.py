@@ -54,6 +54,11 @@ class Rule:
     seen_in: tuple[str, ...] = ("job",)
     source_file: str = ""
     source_line: int = 0
+    span: int = 1
+    """Lines a match may cover: 1 for ordinary rules; more for messages the kernel splits over
+    continuation lines. The match must start on the first line of the span."""
+    caseless: bool = False
+    """The literals are lower case and the patterns ignore case."""
 
     def search(self, text: str) -> dict[str, str] | None:
         """Fields of the first pattern that matches `text`, or None."""
@@ -61,6 +66,21 @@ class Rule:
             m = pattern.search(text)
             if m is not None:
                 return {k: v for k, v in m.groupdict().items() if v is not None}
+        return None
+
+    def find(self, lines: list[str]) -> tuple[dict[str, str], str] | None:
+        """Match at the first of `lines` (up to `span` of them): the fields and the matched text, or None."""
+        if self.span == 1 or len(lines) == 1:
+            fields = self.search(lines[0])
+            return None if fields is None else (fields, lines[0])
+        block = "\n".join(lines[: self.span])
+        first_len = len(lines[0])
+        for pattern in self.patterns:
+            m = pattern.search(block)
+            if m is not None and m.start() <= first_len:
+                end = block.find("\n", max(m.end() - 1, first_len))
+                text = block if end < 0 else block[:end]
+                return {k: v for k, v in m.groupdict().items() if v is not None}, text
         return None
 
     def to_dict(self) -> dict[str, Any]:
@@ -92,6 +112,7 @@ class Rule:
             ],
             "priority": self.priority,
             "seen_in": list(self.seen_in),
+            "lines": self.span,
             "file": self.source_file,
             "line": self.source_line,
         }
@@ -99,7 +120,11 @@ class Rule:
 
 @dataclass(frozen=True, slots=True)
 class Match:
-    """A rule that matched one line, with the identifying fields it pulled out (bus id, rank, code)."""
+    """A rule that matched one line, with the identifying fields it pulled out (bus id, rank, code).
+
+    `line` is the (first) line number; for a multi-line rule (`Rule.span` > 1) `text` holds the
+    matched lines joined with newlines.
+    """
 
     rule: Rule
     line: int

@@ -53,6 +53,8 @@ class RuleSpec(BaseModel):
     references: list[str] = Field(default_factory=list)
     examples: list[ExampleSpec] = Field(min_length=1)
     priority: int = 0
+    lines: int = Field(default=1, ge=1, le=8)
+    """Lines one message spans (kernel continuation lines); the match must start on the first."""
     seen_in: list[Where] = Field(default_factory=lambda: list[Where](["job"]))
     """Where the line appears: the node's kernel log, a rank's own output, or a vendor tool's output."""
 
