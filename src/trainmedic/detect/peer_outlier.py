@@ -69,8 +69,9 @@ class PeerOutlierConfig:
     """Seconds the same machine must stay the candidate before it is flagged."""
     ratio: float = 6.0
     """How many times farther from its peers than the typical machine the candidate must be."""
-    min_peers: int = 4
-    """Fewer machines than this: no comparison (no meaningful peer group)."""
+    min_peers: int = 7
+    """Fewer machines than this: no comparison. With one outlier among N the ratio is at most about
+    N - 1, so the default ratio needs at least 7 machines."""
     rules: dict[str, MetricRule] = field(default_factory=lambda: dict(DEFAULT_RULES))
 
 
