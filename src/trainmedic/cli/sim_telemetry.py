@@ -40,6 +40,8 @@ def telemetry(nodes: int, cards_per_node: int, minutes: float, fault: str, fault
     seconds = round(minutes * 60)
     if seconds < 1:
         fail(f"--minutes {minutes}: need at least one second", code=2)
+    if nodes < 1 or cards_per_node < 1:
+        fail(f"{nodes} nodes x {cards_per_node} cards: need at least 1 node and 1 card per node", code=2)
     if chunk_s < 1:
         fail("--chunk-s must be >= 1", code=2)
     try:

@@ -294,11 +294,12 @@ class TelemetrySim:
         for f in self.faults:
             if f.node != node or not (t_from <= f.start_s < t_to):
                 continue
-            bus = self.topo.card(f.node, f.card).bus_id or ""
-            short = bus[4:13].lower() if bus.startswith("0000") else bus.lower()
+            # NVRM prints the bus id as dddd:bb:dd in lower case (0000:09:00), not NVML's 00000000:09:00.0.
+            parts = (self.topo.card(f.node, f.card).bus_id or "0:0:0.0").lower().split(":")
+            short = f"{parts[0][-4:]:0>4}:{parts[1]}:{parts[2].split('.')[0]}"
             if f.kind is TelemetryFault.ECC_DBE:
                 out.append((f.start_s, f"NVRM: Xid (PCI:{short}): 48, pid=2841, name=python, An uncorrectable double bit error (DBE) has been detected on GPU in the framebuffer at partition 6, subpartition 0."))
                 out.append((f.start_s + 1, f"NVRM: Xid (PCI:{short}): 64, pid='<unknown>', name=<unknown>, Row Remapper Error: (0x00000000005bdd36) - All reserved rows for bank are remapped"))
             elif f.kind is TelemetryFault.PCIE_DOWNGRADE:
-                out.append((f.start_s, f"pcieport 0000:{short[5:7]}:01.0: AER: Corrected error received: {short}.0"))
+                out.append((f.start_s, f"pcieport {short[:5]}{int(parts[1], 16) - 1:02x}:01.0: AER: Corrected error received: {short}.0"))
         return sorted(out)
