@@ -63,3 +63,15 @@ def test_a_flapping_port_is_flagged_on_the_card_it_serves(agent_data: Path, tmp_
         downed.write_text(str(n))
         found = agent.tick()
     assert [(f.fault, f.card_index) for f in found] == [("network.link_flap", 2)]
+
+
+def test_a_port_that_leaves_the_active_state_is_a_finding(agent_data: Path, tmp_path: Path, clock) -> None:
+    root = _tree(agent_data, tmp_path)
+    agent = NodeAgent("n1", [_Cards(), InfinibandCollector("n1", root=root, clock=clock)], clock=clock)
+    agent.tick()
+    (root / "mlx5_1" / "ports" / "1" / "state").write_text("1: DOWN\n")
+    (root / "mlx5_1" / "ports" / "1" / "phys_state").write_text("3: Disabled\n")
+    clock.advance(1)
+    (f,) = agent.tick()
+    assert (f.fault, f.card_index, f.bus_id) == ("network.port_down", 1, "0000:01:00.0")
+    assert "DOWN (Disabled)" in f.message

@@ -94,6 +94,7 @@ class NodeAgent:
         self._lost: set[int] = set()
         self._recovery: dict[int, float] = {}
         self._vendor_health: dict[int, float] = {}
+        self._nic_state: dict[str, str] = {}
 
     # -- one pass ----------------------------------------------------------------------------------
 
@@ -116,6 +117,7 @@ class NodeAgent:
         cards = self._merge(readings)
         if cards:
             new += self._card_findings(now, cards)
+        new += self._nic_findings(now, readings)
         for reading in readings:
             new += self._events(reading)
         new += self._kernel(now)
@@ -199,6 +201,20 @@ class NodeAgent:
                                          Severity.CRITICAL if level >= 3 else Severity.ERROR, Action.RESET_CARD,
                                          f"npu-smi health {word} (error code {int(c.extra.get('error_code', 0)):#x})"))
             self._vendor_health[j] = level
+        return out
+
+    def _nic_findings(self, now: float, readings: Sequence[Reading]) -> list[Finding]:
+        """A NIC port that was ACTIVE and no longer is (cable pulled, switch port down)."""
+        out: list[Finding] = []
+        for i, nic in enumerate(n for r in readings for n in r.nics):
+            key = f"{nic.device}/{nic.port}"
+            before = self._nic_state.get(key)
+            self._nic_state[key] = nic.state
+            if before == "ACTIVE" and nic.state and nic.state != "ACTIVE":
+                slot = self.nic_to_card.get(key) if self.nic_to_card is not None else i
+                card = self.cards[slot] if slot is not None and 0 <= slot < len(self.cards) else Card(self.node, -1, bus_id=nic.bus_id)
+                out.append(self._finding(now, card, "network.port_down", Component.NETWORK, Severity.ERROR, Action.DRAIN_NODE,
+                                         f"NIC {key} went {nic.state} ({nic.phys_state or 'phys state unknown'})"))
         return out
 
     def _events(self, reading: Reading) -> list[Finding]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trainmedic.detect.metrics import METRIC_INDEX, NUM_METRICS
+from trainmedic.detect.metrics import COUNTER_COLUMNS, METRIC_INDEX, NUM_METRICS
 from trainmedic.detect.registry import register
 from trainmedic.model import Action, Card, Component, Finding, Role, Severity, Symptom
 
@@ -98,7 +98,7 @@ class CardHealthDetector:
         self._max_width = np.zeros((n, k))
         self._max_gen = np.zeros((n, k))
         self._max_rate = np.zeros((n, k))
-        self._flaps: list[list[list[float]]] = [[[] for _ in range(k)] for _ in range(n)]
+        self._flaps: dict[tuple[int, int], list[float]] = {}  # only cards that have had a link-down
         self._last_at: float | None = None
 
     def update(self, at: float, values: np.ndarray) -> list[Finding]:
@@ -107,19 +107,22 @@ class CardHealthDetector:
         n, k = self.shape
         if values.shape != (n, k, NUM_METRICS):
             raise ValueError(f"expected values of shape {(n, k, NUM_METRICS)}, got {values.shape}")
-        v = values.astype(np.float64)
-        unread = np.isnan(v).all(axis=2)
+        nan = np.isnan(values)
+        unread = nan.all(axis=2)
         self._missing_run = np.where(unread, self._missing_run + 1, 0)
         dt = max(1e-3, at - self._last_at) if self._last_at is not None else 1.0
+        cc = list(COUNTER_COLUMNS)
         if self._last is None:
-            self._last = np.where(np.isnan(v), 0.0, v)
-            delta = np.zeros_like(v)
+            self._last = np.where(nan, np.float32(0.0), values).astype(np.float32)
+            delta = np.zeros((n, k, NUM_METRICS), dtype=np.float32)
         else:
-            filled = np.where(np.isnan(v), self._last, v)
-            raw = filled - self._last
-            delta = np.where(raw > 0, raw, 0.0)  # reset or wrap: no events, new baseline
+            filled = np.where(nan, self._last, values)
+            delta = np.zeros((n, k, NUM_METRICS), dtype=np.float32)
+            raw = filled[:, :, cc] - self._last[:, :, cc]
+            delta[:, :, cc] = np.where(raw > 0, raw, np.float32(0.0))  # reset or wrap: no events, new baseline
             self._last = filled
         self._last_at = at
+        v = values
         cur = self._last
         readable = ~unread
         for name, arr in (("pcie_width", self._max_width), ("pcie_gen", self._max_gen), ("ib_rate_gbps", self._max_rate)):
@@ -157,6 +160,8 @@ class CardHealthDetector:
                 self._active[r] = c
             else:
                 new = c
+            if not new.any():
+                continue
             for i, j in zip(*np.nonzero(new), strict=True):
                 findings.append(self._finding(at, name, int(i), int(j), cur[i, j], delta[i, j], int(flap_count[i, j])))
         return findings
@@ -169,13 +174,14 @@ class CardHealthDetector:
         out = np.zeros(self.shape, dtype=np.int64)
         horizon = at - self.config.flap_window_s
         for i, j in zip(*np.nonzero(downs > 0), strict=True):
-            self._flaps[i][j].extend([at] * int(downs[i, j]))
-        for i, row in enumerate(self._flaps):
-            for j, times in enumerate(row):
-                if times:
-                    while times and times[0] < horizon:
-                        times.pop(0)
-                    out[i, j] = len(times)
+            self._flaps.setdefault((int(i), int(j)), []).extend([at] * int(downs[i, j]))
+        for key, times in list(self._flaps.items()):
+            while times and times[0] < horizon:
+                times.pop(0)
+            if times:
+                out[key] = len(times)
+            else:
+                del self._flaps[key]
         return out
 
     def _finding(self, at: float, name: str, i: int, j: int, cur: np.ndarray, delta: np.ndarray, flaps: int) -> Finding:
