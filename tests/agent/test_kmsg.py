@@ -67,3 +67,36 @@ def test_benign_kernel_lines_raise_nothing(agent_data: Path) -> None:
     watcher = KernelWatcher("n1")
     recs = [r for r in map(parse_kmsg_record, (agent_data / "kmsg" / "gpud-kmsg.1.log").read_text().splitlines()) if r]
     assert watcher.records(recs) == []
+
+
+def test_dmesg_polling_returns_only_lines_not_seen_before() -> None:
+    import sys
+
+    from trainmedic.agent.kmsg import CommandLines
+
+    line = "[ 1843.308145] NVRM: Xid (PCI:0000:09:00): 79, pid=0, GPU has fallen off the bus."
+    src = CommandLines([sys.executable, "-c", f"print({line!r})"], follow=False)
+    assert src.poll() == ["NVRM: Xid (PCI:0000:09:00): 79, pid=0, GPU has fallen off the bus."]
+    assert src.poll() == []
+    broken = CommandLines(["/nonexistent/dmesg"], follow=False)
+    assert broken.poll() == [] and "/nonexistent/dmesg" in (broken.error or "")
+
+
+def test_journal_following_streams_lines_from_a_running_command() -> None:
+    import sys
+    import time
+
+    from trainmedic.agent.kmsg import CommandLines
+
+    code = "import sys,time\nfor i in range(3):\n    print(f'Nov 27 13:54:0{i} gpu-07 kernel: line {i}', flush=True)\ntime.sleep(5)"
+    src = CommandLines([sys.executable, "-c", code], follow=True)
+    got: list[str] = []
+    try:
+        for _ in range(100):
+            got += src.poll()
+            if len(got) == 3:
+                break
+            time.sleep(0.05)
+    finally:
+        src.close()
+    assert got == ["line 0", "line 1", "line 2"]

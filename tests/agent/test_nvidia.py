@@ -95,3 +95,14 @@ def test_a_double_bit_ecc_error_and_a_pcie_downgrade_cross_their_thresholds(agen
     clock.advance(1)
     faults = {(f.fault, f.card_index) for f in agent.tick()}
     assert faults == {("memory.ecc_dbe", 1), ("pcie.width_downgrade", 7)}
+
+
+def test_an_nvlink_that_goes_inactive_is_reported_once(agent_data: Path, clock) -> None:
+    col, nvml = _collector(agent_data, clock)
+    agent = NodeAgent("node0001", [col], clock=clock)
+    agent.tick()
+    nvml.devices[4]["nvlink"]["state"] = [1] * 16 + [0, 0]
+    found = agent.tick()
+    assert [(f.fault, f.card_index) for f in found] == [("interconnect.nvlink_down", 4)]
+    assert "2 of 18 NVLinks" in found[0].message
+    assert agent.tick() == []

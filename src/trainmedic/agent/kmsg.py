@@ -169,6 +169,10 @@ class CommandLines:
     def close(self) -> None:
         if self._proc is not None:
             self._proc.terminate()
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
             self._proc = None
 
 

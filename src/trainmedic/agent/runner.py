@@ -95,6 +95,8 @@ class NodeAgent:
         self._recovery: dict[int, float] = {}
         self._vendor_health: dict[int, float] = {}
         self._nic_state: dict[str, str] = {}
+        self._links_max: dict[int, float] = {}
+        self._links_alerted: set[int] = set()
 
     # -- one pass ----------------------------------------------------------------------------------
 
@@ -201,6 +203,15 @@ class NodeAgent:
                                          Severity.CRITICAL if level >= 3 else Severity.ERROR, Action.RESET_CARD,
                                          f"npu-smi health {word} (error code {int(c.extra.get('error_code', 0)):#x})"))
             self._vendor_health[j] = level
+            links = c.extra.get("nvlink_links_up")
+            if links is not None:
+                best = self._links_max[j] = max(self._links_max.get(j, 0.0), links)
+                if links < best and j not in self._links_alerted:
+                    self._links_alerted.add(j)
+                    out.append(self._finding(now, c.card, "interconnect.nvlink_down", Component.INTERCONNECT, Severity.ERROR,
+                                             Action.RESET_CARD, f"{int(best - links)} of {int(best)} NVLinks went inactive"))
+                elif links >= best:
+                    self._links_alerted.discard(j)
         return out
 
     def _nic_findings(self, now: float, readings: Sequence[Reading]) -> list[Finding]:
