@@ -22,7 +22,7 @@ from trainmedic.agent.collectors.base import CardReading, Collector, Reading
 from trainmedic.agent.collectors.nvidia import recovery_action_name
 from trainmedic.agent.kmsg import CommandLines, KernelWatcher, KmsgReader
 from trainmedic.agent.push import Pusher
-from trainmedic.detect.metrics import METRIC_INDEX, NUM_METRICS
+from trainmedic.detect.metrics import METRIC_INDEX, METRIC_NAMES, NUM_METRICS
 from trainmedic.detect.thresholds import CardHealthDetector, ThresholdConfig
 from trainmedic.model import Action, Card, Component, Finding, Role, Severity, Symptom
 
@@ -139,9 +139,13 @@ class NodeAgent:
         h.card_errors = card_errors
         if reading.errors:
             h.failed += 1
-            h.last_error, h.last_error_at = "; ".join(reading.errors), now
-            log.warning("%s: %s", reading.collector, h.last_error)
+            text = "; ".join(reading.errors)
+            if text != h.last_error:  # log a new problem once, not every second
+                log.warning("%s: %s", reading.collector, text)
+            h.last_error, h.last_error_at = text, now
         else:
+            if h.last_error and (h.last_error_at or 0) >= (h.last_ok_at or 0):
+                log.warning("%s: reading again", reading.collector)
             h.ok += 1
             h.last_ok_at = now
 
@@ -287,8 +291,6 @@ class NodeAgent:
 
     def sample(self) -> dict[str, Any]:
         """The latest sample of every card and the host, for `--once --json`."""
-        from trainmedic.detect.metrics import METRIC_NAMES
-
         cards = []
         for j, card in enumerate(self.cards):
             vals = {n: (None if np.isnan(v) else float(v)) for n, v in zip(METRIC_NAMES, self.card_values[j], strict=True)}
