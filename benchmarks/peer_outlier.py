@@ -35,7 +35,7 @@ AFTER_S = 75
 DEADLINE_S = 60
 
 
-def detect(nodes: int, k: int, reps: int, seed: int) -> dict[str, float]:
+def detect(nodes: int, k: int, reps: int, seed: int, severity: float = 1.0) -> dict[str, float]:
     topo = Topology.fitted(nodes, k, seed=seed)
     names = [topo.node_name(i) for i in range(nodes)]
     rnd = random.Random(seed)
@@ -44,7 +44,7 @@ def detect(nodes: int, k: int, reps: int, seed: int) -> dict[str, float]:
     for kind in PEER_VISIBLE:
         for rep in range(reps):
             culprit = (rnd.randrange(nodes), rnd.randrange(k))
-            fault = FaultSpec(kind, culprit[0], culprit[1], WARMUP_S)
+            fault = FaultSpec(kind, culprit[0], culprit[1], WARMUP_S, severity)
             sim = TelemetrySim(topo, (fault,), seed=seed * 1000 + scenarios)
             dets = {"gated": PeerOutlierDetector(names, k), "ungated": PeerOutlierDetector(names, k, PeerOutlierConfig(continuity_s=1))}
             flagged: dict[str, dict[str, list[float]]] = {"gated": {}, "ungated": {}}
@@ -131,6 +131,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=5, help="scenarios per fault kind")
     ap.add_argument("--healthy-hours", type=float, default=24.0)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--severity", type=float, default=1.0, help="fault magnitude (1.0 default, 0.3 subtle)")
     ap.add_argument("--only", default="speed,detect,healthy")
     args = ap.parse_args()
     parts = set(args.only.split(","))
@@ -141,8 +142,9 @@ def main() -> None:
         print(f"  peer outlier + thresholds: median {res['tick_ms_median']:.1f} ms/tick, p99 {res['tick_ms_p99']:.1f} ms "
               f"(floor, copying the tick: {res['floor_copy_ms_median']:.2f} ms; ratio {res['tick_ms_median'] / res['floor_copy_ms_median']:.0f}x)")
     if "detect" in parts:
-        print(f"detect: {len(PEER_VISIBLE)} fault kinds x {args.reps} at {args.nodes} machines, onset after {WARMUP_S}s", flush=True)
-        res.update(detect(args.nodes, args.cards, args.reps, args.seed))
+        print(f"detect: {len(PEER_VISIBLE)} fault kinds x {args.reps} at {args.nodes} machines, onset after {WARMUP_S}s, "
+              f"severity {args.severity}", flush=True)
+        res.update(detect(args.nodes, args.cards, args.reps, args.seed, args.severity))
         for name in ("gated", "ungated"):
             print(f"  {name:8s}: precision {res[f'{name}_precision']:.3f}, recall(<= {DEADLINE_S}s) {res[f'{name}_recall']:.3f}, "
                   f"delay median {res[f'{name}_delay_median_s']:.0f}s max {res[f'{name}_delay_max_s']:.0f}s, "
@@ -158,7 +160,8 @@ def main() -> None:
     if "tick_ms_median" in res:
         summary.append(f"{res['tick_ms_median']:.0f} ms/tick for {res['cards']:.0f} cards")
     if "gated_precision" in res:
-        summary.append(f"P {res['gated_precision']:.3f} R {res['gated_recall']:.3f} (<= {DEADLINE_S}s) over {res['scenarios']:.0f} faults")
+        summary.append(f"P {res['gated_precision']:.3f} R {res['gated_recall']:.3f} (<= {DEADLINE_S}s) over {res['scenarios']:.0f} faults"
+                       f" at severity {args.severity}")
     if "healthy_flags" in res:
         summary.append(f"{res['healthy_flags']:.0f} flags in {res['healthy_seconds'] / 3600:.0f} healthy hours")
     print("SUMMARY peer_outlier: " + "; ".join(summary))

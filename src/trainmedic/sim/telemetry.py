@@ -69,6 +69,9 @@ class FaultSpec:
     node: int
     card: int
     start_s: int
+    severity: float = 1.0
+    """Scales the fault's continuous effects (heating rate, clock drop, error rates, slowdown);
+    1.0 is the default magnitude, 0.3 a subtle fault. Link width/rate changes stay as they are."""
 
     def to_dict(self, topo: Topology, start_epoch: float) -> dict[str, object]:
         card = topo.card(self.node, self.card)
@@ -177,7 +180,7 @@ class TelemetrySim:
             fault_mask[f] = ts >= f.start_s
         for f in slow:
             on = fault_mask[f]
-            util[on] *= 1.0 / 1.5
+            util[on] *= 1.0 / (1.0 + 0.5 * f.severity)
             util[on, f.node, f.card] = 98.0 + rng.normal(0.0, 0.7, int(on.sum()))
         self._new_transients(t0, length)
         for node, card, a, b in self._transients:
@@ -210,30 +213,30 @@ class TelemetrySim:
                 continue
             i, j = f.node, f.card
             since = ts[on] - f.start_s
-            kind = f.kind
+            kind, sev = f.kind, f.severity
             if kind is TelemetryFault.THERMAL_RUNAWAY:
-                heat[on, i, j] = np.minimum(since * 1.2, 40.0)
+                heat[on, i, j] = np.minimum(since * 1.2 * sev, 40.0 * sev)
             elif kind is TelemetryFault.CLOCK_THROTTLE:
                 ramp = np.minimum(since / 5.0, 1.0)
-                clock[on, i, j] -= 800.0 * ramp
-                power[on, i, j] -= 200.0 * ramp
+                clock[on, i, j] -= 800.0 * sev * ramp
+                power[on, i, j] -= 200.0 * sev * ramp
                 throttle[on, i, j] = HW_SLOWDOWN
             elif kind is TelemetryFault.PCIE_DOWNGRADE:
                 width[on, i, j] = 8.0
-                incr["pcie_replay_total"][on, i, j] += rng.poisson(20.0, int(on.sum()))
+                incr["pcie_replay_total"][on, i, j] += rng.poisson(20.0 * sev, int(on.sum()))
             elif kind is TelemetryFault.LINK_DEGRADED:
                 rate[on, i, j] = 200.0
                 ib[on, i, j] *= 0.5
-                incr["ib_err_total"][on, i, j] += rng.poisson(40.0, int(on.sum()))
+                incr["ib_err_total"][on, i, j] += rng.poisson(40.0 * sev, int(on.sum()))
             elif kind is TelemetryFault.LINK_FLAP:
                 down = (since % 8.0) < 3.0
                 ib[np.flatnonzero(on)[down], i, j] = 0.0
                 flips = (since % 8.0) == 0.0
                 incr["ib_link_downed_total"][np.flatnonzero(on)[flips], i, j] += 1
-                incr["ib_err_total"][on, i, j] += rng.poisson(10.0, int(on.sum()))
+                incr["ib_err_total"][on, i, j] += rng.poisson(10.0 * sev, int(on.sum()))
             elif kind is TelemetryFault.NVLINK_ERRORS:
-                nvlink[on, i, j] *= 0.6
-                incr["nvlink_err_total"][on, i, j] += rng.poisson(30.0, int(on.sum()))
+                nvlink[on, i, j] *= 1.0 - 0.4 * sev
+                incr["nvlink_err_total"][on, i, j] += rng.poisson(30.0 * sev, int(on.sum()))
             elif kind is TelemetryFault.ECC_DBE:
                 first = np.flatnonzero(on)[:1]
                 if first.size and since[0] == 0.0:
