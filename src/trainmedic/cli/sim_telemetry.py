@@ -24,12 +24,13 @@ KINDS = ["none", "random", "thermal_runaway", "clock_throttle", "pcie_downgrade"
 @click.option("--fault-node", type=int, default=None, help="Culprit node index (default: seeded random).")
 @click.option("--fault-card", type=int, default=None, help="Culprit card slot (default: seeded random).")
 @click.option("--fault-at-s", type=int, default=None, help="Fault start, seconds into the run (default: a third in).")
+@click.option("--severity", type=float, default=1.0, show_default=True, help="Fault magnitude (0.3 = subtle).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same bytes.")
 @click.option("--chunk-s", type=int, default=600, show_default=True, help="Seconds per file per node.")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output directory.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 def telemetry(nodes: int, cards_per_node: int, minutes: float, fault: str, fault_node: int | None, fault_card: int | None,
-              fault_at_s: int | None, seed: int, chunk_s: int, out: Path, as_json: bool) -> None:
+              fault_at_s: int | None, severity: float, seed: int, chunk_s: int, out: Path, as_json: bool) -> None:
     """Simulate per-card telemetry with an optional fault, and its ground truth."""
     import random
 
@@ -50,10 +51,10 @@ def telemetry(nodes: int, cards_per_node: int, minutes: float, fault: str, fault
         fail(str(exc), hint="use --nodes >= 1 and 1..16 --cards-per-node", code=2)
     kind = TelemetryFault(random.Random(seed).choice([*PEER_VISIBLE, TelemetryFault.ECC_DBE])) if fault == "random" else TelemetryFault(fault)
     try:
-        faults = plan_fault(topo, kind, seconds, seed, fault_node, fault_card, fault_at_s)
+        faults = plan_fault(topo, kind, seconds, seed, fault_node, fault_card, fault_at_s, severity)
         sim = TelemetrySim(topo, faults, seed=seed)
     except ValueError as exc:
-        fail(str(exc), hint=f"--fault-node is 0..{nodes - 1}, --fault-card 0..{cards_per_node - 1}, --fault-at-s inside the run", code=2)
+        fail(str(exc), hint=f"--fault-node is 0..{nodes - 1}, --fault-card 0..{cards_per_node - 1}, --fault-at-s inside the run, --severity in (0, 10]", code=2)
     t0 = time.perf_counter()
     try:
         stats = write_telemetry(out, topo, sim, seconds, chunk_s)

@@ -85,6 +85,7 @@ class FaultSpec:
             "serial": card.serial,
             "start_s": self.start_s,
             "start_at": start_epoch + self.start_s,
+            "severity": self.severity,
         }
 
 

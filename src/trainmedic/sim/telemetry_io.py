@@ -66,7 +66,7 @@ class WriteStats:
 
 
 def plan_fault(topo: Topology, kind: TelemetryFault, seconds: int, seed: int, node: int | None = None,
-               card: int | None = None, at_s: int | None = None) -> tuple[FaultSpec, ...]:
+               card: int | None = None, at_s: int | None = None, severity: float = 1.0) -> tuple[FaultSpec, ...]:
     """One fault of `kind` on a seeded random card (or the one given), starting at a third of the run."""
     if kind is TelemetryFault.NONE:
         return ()
@@ -76,7 +76,9 @@ def plan_fault(topo: Topology, kind: TelemetryFault, seconds: int, seed: int, no
     at_s = max(1, seconds // 3) if at_s is None else at_s
     if not 0 <= at_s < seconds:
         raise ValueError(f"fault start {at_s}s is outside the run of {seconds}s")
-    return (FaultSpec(kind, node, card, at_s),)
+    if not 0.0 < severity <= 10.0:
+        raise ValueError(f"fault severity {severity} must be in (0, 10]")
+    return (FaultSpec(kind, node, card, at_s, severity),)
 
 
 def _kmsg_record(seq: int, usec: int, text: str, level: int = 4) -> str:
