@@ -37,7 +37,7 @@ def test_replay_of_a_healthy_recording_finds_nothing(tmp_path: Path) -> None:
 def test_a_missing_chunk_file_is_counted_and_the_node_reads_as_unreadable(tmp_path: Path) -> None:
     topo = Topology.fitted(8, 2, seed=1)
     write_telemetry(tmp_path, topo, TelemetrySim(topo, (), seed=1), 20, chunk_s=10)
-    (tmp_path / "telemetry" / "node0003" / "00000010.npz").unlink()
+    (tmp_path / "telemetry" / "node0003" / "00000010.npy").unlink()
     result = replay(tmp_path, peer=False)
     assert result.missing_files == 1
     assert {(f.node, f.fault) for f in result.findings} == {("node0003", "accelerator.unreadable")}

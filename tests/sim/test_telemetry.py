@@ -75,8 +75,7 @@ def test_counters_only_grow_and_a_dbe_writes_its_xid(tmp_path: Path) -> None:
     assert truth["component"] == "memory" and truth["injected_at"] == sim.start_epoch + 10
     kmsg = (tmp_path / "kmsg" / "node0001.kmsg").read_text()
     assert "NVRM: Xid (PCI:0000:18:00): 48" in kmsg
-    with np.load(tmp_path / "telemetry" / "node0001" / "00000000.npz") as z:
-        dbe = z["values"][:, 0, M["ecc_dbe_total"]]
+    dbe = np.load(tmp_path / "telemetry" / "node0001" / "00000000.npy")[:, 0, M["ecc_dbe_total"]]
     assert dbe[9] == 0 and dbe[10] == 1 and np.all(np.diff(dbe) >= 0)
 
 

@@ -1,6 +1,6 @@
 """Replay recorded telemetry and kernel logs through the same detectors the live agent runs.
 
-Reads the simulator's format (manifest.json + telemetry/<node>/*.npz + kmsg/<node>.kmsg; see
+Reads the simulator's format (manifest.json + telemetry/<node>/*.npy + kmsg/<node>.kmsg; see
 `sim.telemetry_io` and docs/agent.md) or, with no manifest, any directory of kernel logs (one file
 per node: /dev/kmsg records, `dmesg` or `journalctl -k` text). Called by `trainmedic agent --replay`.
 """
@@ -23,6 +23,8 @@ from trainmedic.detect.thresholds import CardHealthDetector, ThresholdConfig
 from trainmedic.model import Card, Finding
 
 FORMAT = "trainmedic-telemetry"
+SLICE_S = 60
+"""Seconds of every node held in memory at once while replaying."""
 KERNEL_SUFFIXES = (".kmsg", ".log", ".txt", ".dmesg")
 
 
@@ -127,21 +129,26 @@ def _replay_telemetry(directory: Path, man: dict[str, Any], cards: dict[str, lis
     result.nodes, result.cards_per_node, result.seconds = len(nodes), k, seconds
     for start in range(0, seconds, chunk_s):
         length = min(chunk_s, seconds - start)
-        block = np.full((length, len(nodes), k, NUM_METRICS), np.nan, dtype=np.float32)
-        ts = float(man["start_at"]) + start + np.arange(length, dtype=np.float64)
-        for i, node in enumerate(nodes):
-            path = directory / "telemetry" / node / f"{start:08d}.npz"
+        files: list[np.ndarray | None] = []
+        for node in nodes:
+            path = directory / "telemetry" / node / f"{start:08d}.npy"
             try:
-                with np.load(path) as z:
-                    vals, t = z["values"], z["t"]
-            except (OSError, KeyError, ValueError):
+                files.append(np.load(path, mmap_mode="r"))  # memory-mapped: read slice by slice
+            except (OSError, ValueError):
                 result.missing_files += 1
-                continue
-            n = min(length, len(vals))
-            for src, dst in take:
-                block[:n, i, :, dst] = vals[:n, :, src]
-            ts[:n] = t[:n]
-        for s in range(length):
-            result.findings += health.update(float(ts[s]), block[s])
-            if outlier is not None:
-                result.findings += outlier.update(float(ts[s]), block[s])
+                files.append(None)
+        for a in range(0, length, SLICE_S):
+            b = min(length, a + SLICE_S)
+            block = np.full((b - a, len(nodes), k, NUM_METRICS), np.nan, dtype=np.float32)
+            for i, mm in enumerate(files):
+                if mm is None:
+                    continue
+                part = np.asarray(mm[a:b])
+                for src, dst in take:
+                    block[: len(part), i, :, dst] = part[:, :, src]
+            for s in range(b - a):
+                at = float(man["start_at"]) + start + a + s
+                result.findings += health.update(at, block[s])
+                if outlier is not None:
+                    result.findings += outlier.update(at, block[s])
+        del files

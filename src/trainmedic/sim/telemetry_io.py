@@ -2,12 +2,14 @@
 
     DIR/manifest.json                          format, version, metric names and units, nodes, card
                                                identities, start time, length, chunk length
-    DIR/telemetry/<node>/<start_s:08d>.npz     t [T] float64 epoch s, values [T, cards, metrics] float32
+    DIR/telemetry/<node>/<start_s:08d>.npy     values [T, cards, metrics] float32 (a .npy, so readers can
+                                               memory-map it); second s of the file is start_at + start_s + s
     DIR/kmsg/<node>.kmsg                       kernel log in /dev/kmsg record format
     DIR/truth.json                             ground truth; written last, so a DIR with it is complete
 
-One file per node per chunk keeps memory bounded (one chunk of the whole cluster at a time) and lets a
-replay of one node read only its own files. Called by `trainmedic sim telemetry`.
+One file per node per chunk; generation runs `SLICE_S` seconds of the whole cluster at a time into
+memory-mapped files, so memory stays bounded whatever the chunk length, and a replay of one node reads
+only its own files. Called by `trainmedic sim telemetry`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from trainmedic.sim.topology import Topology
 
 FORMAT = "trainmedic-telemetry"
 VERSION = 1
+SLICE_S = 60
+"""Seconds of the whole cluster generated (and held in memory) at once."""
 BOOT_BEFORE_START_S = 86_400.0
 """The simulated nodes booted a day before the run starts (kmsg timestamps count from boot)."""
 
@@ -113,13 +117,19 @@ def write_telemetry(out: Path, topo: Topology, sim: TelemetrySim, seconds: int, 
         files += 1
         for name in names:
             (out / "telemetry" / name).mkdir(parents=True, exist_ok=True)
+        shape_tail = (topo.cards_per_node, len(METRICS))
         for start in range(0, seconds, chunk_s):
-            ts, values = sim.chunk(min(chunk_s, seconds - start))
-            for i, name in enumerate(names):
-                path = out / "telemetry" / name / f"{start:08d}.npz"
-                np.savez(path, t=ts, values=np.ascontiguousarray(values[:, i]))
-                files += 1
-                size += path.stat().st_size
+            length = min(chunk_s, seconds - start)
+            paths = [out / "telemetry" / name / f"{start:08d}.npy" for name in names]
+            for a in range(0, length, SLICE_S):
+                _, values = sim.chunk(min(SLICE_S, length - a))
+                for i, path in enumerate(paths):
+                    mm = np.lib.format.open_memmap(path, mode="w+" if a == 0 else "r+", dtype=np.float32, shape=(length, *shape_tail))
+                    mm[a:a + len(values)] = values[:, i]
+                    mm.flush()
+                    del mm
+            files += len(paths)
+            size += sum(p.stat().st_size for p in paths)
         size += _write_kmsg(out, topo, sim, seconds)
         files += topo.nodes
         truth = {
