@@ -95,7 +95,10 @@ def healthy(nodes: int, k: int, hours: float, seed: int) -> dict[str, float]:
     for start in range(0, seconds, 60):
         ts, v = sim.chunk(min(60, seconds - start))
         for s in range(len(ts)):
-            flags += len(gated.update(float(ts[s]), v[s]))
+            found = gated.update(float(ts[s]), v[s])
+            flags += len(found)
+            for f in found:
+                print(f"  FLAG at {ts[s] - sim.start_epoch:.0f}s: {f.message}", flush=True)
             if start + s < ungated_s:
                 ungated_flags += len(ungated.update(float(ts[s]), v[s]))
         if start % 3600 == 0:

@@ -93,3 +93,14 @@ def test_too_few_machines_to_compare_raise_nothing_and_a_wrong_shape_is_refused(
 
 def test_is_registered_as_a_detector() -> None:
     assert DETECTORS.get("peer_outlier") is PeerOutlierDetector
+
+
+def test_only_the_faulty_side_counts_a_cool_card_is_not_flagged() -> None:
+    det = PeerOutlierDetector([f"n{i}" for i in range(N)], K)
+    rng = np.random.default_rng(2)
+    found = []
+    for t in range(120):
+        v = _healthy(rng)
+        v[3, 1, T] -= 25  # idle and cool: its utilization and power would say so, not its temperature
+        found += det.update(float(t), v)
+    assert found == []

@@ -12,8 +12,9 @@ Method, per metric m and per card slot k (slot k of one machine is compared with
      max - mean or mean - min, so no pairwise matrix is needed. The scale is the typical distance,
      s(median) = mean_j |median - x_j| (floored per metric so a flat metric does not divide by 0).
   3. ratio = s_candidate / scale; the candidate machine is the one with the largest ratio over its
-     slots (one bad card in eight is not diluted) and the change must also exceed a per-metric
-     absolute minimum in the metric's own unit.
+     slots (one bad card in eight is not diluted); the change must exceed a per-metric absolute
+     minimum in the metric's own unit and lie on the metric's faulty side (hotter, slower clock,
+     narrower link, more errors; utilization, power and memory either way).
   4. continuity gate: flag only when the same machine stays the candidate above `ratio` for
      `continuity_s` consecutive seconds (Minder: 4 min; we need <= 60 s, see docs/agent.md).
 """
@@ -32,30 +33,34 @@ from trainmedic.model import Action, Card, Component, Finding, Role, Severity, S
 
 @dataclass(frozen=True, slots=True)
 class MetricRule:
-    """How one metric is compared: the floor of its scale and the least change that matters (its unit)."""
+    """How one metric is compared: the floor of its scale, the least change that matters (its unit),
+    and which side of the peers is a sign of a fault ("up", "down" or "both")."""
 
     scale_floor: float
     min_delta: float
     component: Component
+    direction: str = "both"
 
 
+# Directions: a card cooler, faster-clocked, or with fewer errors than its peers is not sick in that
+# metric (a cool card is explained by its lower power, which power and utilization judge).
 DEFAULT_RULES: dict[str, MetricRule] = {
     "gpu_util_pct": MetricRule(2.0, 15.0, Component.ACCELERATOR),
     "mem_util_pct": MetricRule(2.0, 15.0, Component.MEMORY),
     "power_w": MetricRule(10.0, 60.0, Component.ACCELERATOR),
-    "temp_c": MetricRule(1.0, 8.0, Component.ACCELERATOR),
-    "mem_temp_c": MetricRule(1.0, 8.0, Component.MEMORY),
+    "temp_c": MetricRule(1.0, 8.0, Component.ACCELERATOR, "up"),
+    "mem_temp_c": MetricRule(1.0, 8.0, Component.MEMORY, "up"),
     "mem_used_mib": MetricRule(512.0, 4096.0, Component.MEMORY),
-    "sm_clock_mhz": MetricRule(20.0, 200.0, Component.ACCELERATOR),
-    "pcie_gen": MetricRule(0.5, 1.0, Component.PCIE),
-    "pcie_width": MetricRule(0.5, 1.0, Component.PCIE),
-    "pcie_replay_total": MetricRule(1.0, 5.0, Component.PCIE),
-    "nvlink_tx_mbps": MetricRule(2000.0, 20000.0, Component.INTERCONNECT),
-    "nvlink_err_total": MetricRule(1.0, 5.0, Component.INTERCONNECT),
-    "ib_tx_mbps": MetricRule(500.0, 5000.0, Component.NETWORK),
-    "ib_err_total": MetricRule(1.0, 5.0, Component.NETWORK),
-    "ib_link_downed_total": MetricRule(0.05, 0.09, Component.NETWORK),
-    "ib_rate_gbps": MetricRule(10.0, 50.0, Component.NETWORK),
+    "sm_clock_mhz": MetricRule(20.0, 200.0, Component.ACCELERATOR, "down"),
+    "pcie_gen": MetricRule(0.5, 1.0, Component.PCIE, "down"),
+    "pcie_width": MetricRule(0.5, 1.0, Component.PCIE, "down"),
+    "pcie_replay_total": MetricRule(1.0, 5.0, Component.PCIE, "up"),
+    "nvlink_tx_mbps": MetricRule(2000.0, 20000.0, Component.INTERCONNECT, "down"),
+    "nvlink_err_total": MetricRule(1.0, 5.0, Component.INTERCONNECT, "up"),
+    "ib_tx_mbps": MetricRule(500.0, 5000.0, Component.NETWORK, "down"),
+    "ib_err_total": MetricRule(1.0, 5.0, Component.NETWORK, "up"),
+    "ib_link_downed_total": MetricRule(0.05, 0.09, Component.NETWORK, "up"),
+    "ib_rate_gbps": MetricRule(10.0, 50.0, Component.NETWORK, "down"),
 }
 
 
@@ -108,6 +113,8 @@ class PeerOutlierDetector:
         s = len(self.metrics)
         self.scale_floor = np.repeat([cfg.rules[m.name].scale_floor for m in self.metrics], self.k)
         self.min_delta = np.repeat([cfg.rules[m.name].min_delta for m in self.metrics], self.k)
+        self.up_ok = np.repeat([cfg.rules[m.name].direction in ("up", "both") for m in self.metrics], self.k)
+        self.down_ok = np.repeat([cfg.rules[m.name].direction in ("down", "both") for m in self.metrics], self.k)
         self._ring = np.zeros((cfg.window_s, s * self.k, self.n), dtype=np.float32)
         self._sum = np.zeros((s * self.k, self.n), dtype=np.float64)
         self._filled = 0
@@ -162,8 +169,8 @@ class PeerOutlierDetector:
         hi, lo = x.argmax(axis=1), x.argmin(axis=1)
         rows = np.arange(x.shape[0])
         xmax, xmin = x[rows, hi], x[rows, lo]
-        r_hi = np.where(xmax - med >= self.min_delta, (xmax - mean) / scale, 0.0)
-        r_lo = np.where(med - xmin >= self.min_delta, (mean - xmin) / scale, 0.0)
+        r_hi = np.where(self.up_ok & (xmax - med >= self.min_delta), (xmax - mean) / scale, 0.0)
+        r_lo = np.where(self.down_ok & (med - xmin >= self.min_delta), (mean - xmin) / scale, 0.0)
         s = len(self.metrics)
         r_hi, r_lo = r_hi.reshape(s, self.k), r_lo.reshape(s, self.k)
         best_hi, best_lo = r_hi.argmax(axis=1), r_lo.argmax(axis=1)
