@@ -76,8 +76,8 @@ def show(key: str, policy: str | None, db_url: str | None, as_json: bool) -> Non
     verdict = "PULL" if a.pull else f"next repair: {a.action}"
     click.echo(f"  escalation: {verdict}" + (f" ({'; '.join(a.reasons)})" if a.reasons else ""))
     click.echo("  timeline:")
-    for e in hist.timeline:
-        click.echo(f"    {when(e.at)}  {e.kind:8}  {e.summary}")
+    for entry in hist.timeline:
+        click.echo(f"    {when(entry.at)}  {entry.kind:8}  {entry.summary}")
 
 
 @cards.command("return")

@@ -24,9 +24,8 @@ from trainmedic.store.escalation import (
 )
 from trainmedic.store.incidents import CARD_COMPONENTS, incidents
 from trainmedic.store.records import CardRecord
-from trainmedic.store.schema import RepairRow
+from trainmedic.store.schema import repairs
 
-repairs = RepairRow.__table__
 # Not the hardware's fault: these never count against a card or a node.
 NOT_HARDWARE = (str(Component.USER), str(Component.SOFTWARE))
 

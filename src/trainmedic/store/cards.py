@@ -13,10 +13,16 @@ from trainmedic.model import Card, CardState, Role
 from trainmedic.store.core import StoreCore, card_query, card_states, cards, nodes, slots, to_card
 from trainmedic.store.errors import InvalidTransition, StoreError
 from trainmedic.store.incidents import events, incidents
-from trainmedic.store.records import CardHistory, CardRecord, RepairAction, RepairRecord, TimelineEntry, Verification
-from trainmedic.store.schema import RepairRow
+from trainmedic.store.records import (
+    CardHistory,
+    CardRecord,
+    RepairAction,
+    RepairRecord,
+    TimelineEntry,
+    Verification,
+)
+from trainmedic.store.schema import repairs
 
-repairs = RepairRow.__table__
 # How many raw fault events a card's timeline shows (the newest); counts cover all of them.
 TIMELINE_EVENTS = 200
 
@@ -74,16 +80,16 @@ class CardsMixin(StoreCore):
             n_faults = conn.execute(
                 select(func.count()).select_from(events).where(events.c.card_id == card.id)
             ).scalar_one()
-            ev = conn.execute(
+            ev_rows = conn.execute(
                 select(events.c.id, events.c.at, events.c.fault, events.c.rule, events.c.message, events.c.role)
                 .where(events.c.card_id == card.id)
                 .order_by(events.c.at.desc())
                 .limit(TIMELINE_EVENTS)
             ).all()
-            for r in ev:
-                what = r.fault or r.rule or "finding"
-                kind = "fault" if r.role == Role.ROOT else "finding"
-                entries.append(TimelineEntry(r.at, kind, f"{what}: {r.message[:160]}", str(r.id)))
+            for ev in ev_rows:
+                what = ev.fault or ev.rule or "finding"
+                kind = "fault" if ev.role == Role.ROOT else "finding"
+                entries.append(TimelineEntry(ev.at, kind, f"{what}: {ev.message[:160]}", str(ev.id)))
             reps = self._repairs(conn, card.id)
             for rep in reps:
                 result = rep.verification_result or "not verified"

@@ -16,12 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from trainmedic.model import Card, CardState
 from trainmedic.store.errors import UnknownCard
 from trainmedic.store.records import CardRecord
-from trainmedic.store.schema import CardRow, CardStateRow, NodeRow, SlotRow
-
-nodes = NodeRow.__table__
-slots = SlotRow.__table__
-cards = CardRow.__table__
-card_states = CardStateRow.__table__
+from trainmedic.store.schema import card_states, cards, nodes, slots
 
 CARD_COLUMNS = (
     cards.c.id,
@@ -252,7 +247,7 @@ class StoreCore:
                  "incident_id": None, "repair_id": None},
             )
             return card_id, slot_id, node_id
-        updates = {k: v for k, v in fill.items() if getattr(found, k) != v}
+        updates: dict[str, Any] = {k: v for k, v in fill.items() if getattr(found, k) != v}
         if found.slot_id != slot_id or found.removed_at is not None:
             updates.update(slot_id=slot_id, installed_at=at, removed_at=None)
         if updates:

@@ -46,7 +46,7 @@ class _PolicySpec(BaseModel):
     per_class: dict[str, _ClassSpec] = {}
     refail_days: float = Field(30.0, ge=0)
     pull_at: RepairAction = RepairAction.REPLACE
-    lemon: _LemonSpec = _LemonSpec()
+    lemon: _LemonSpec = Field(default_factory=lambda: _LemonSpec.model_validate({}))
 
     @field_validator("class_by")
     @classmethod

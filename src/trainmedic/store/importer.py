@@ -21,14 +21,14 @@ from trainmedic.model import (
     Symptom,
     Verdict,
 )
-from trainmedic.store.core import StoreCore, cards
-from trainmedic.store.incidents import incidents
+from trainmedic.store.core import cards
+from trainmedic.store.incidents import IncidentsMixin
 from trainmedic.store.records import RepairAction
-from trainmedic.store.schema import RepairRow
+from trainmedic.store.schema import incidents, repairs
 from trainmedic.store.traces import Episode, Install, Trace
 
 CHUNK = 2_000
-repairs = RepairRow.__table__
+
 _OUT_OF_SERVICE = (CardState.QUARANTINED, CardState.SUSPECT, CardState.IN_REPAIR)
 
 
@@ -63,7 +63,7 @@ def _incident(trace: str, iid: str, ep: Episode, culprit: RankLocation | None, a
                     timeline=timeline, action_taken=action, findings=findings)
 
 
-class TraceImportMixin(StoreCore):
+class TraceImportMixin(IncidentsMixin):
     """`import_trace`: write a Trace's nodes, cards, incidents and repairs."""
 
     def import_trace(self, trace: Trace) -> TraceImport:

@@ -15,11 +15,7 @@ from trainmedic.model import Action, Card, CardState, Component, Finding, Incide
 from trainmedic.store.core import StoreCore, bus_key, cards, nodes, slots
 from trainmedic.store.errors import UnknownIncident
 from trainmedic.store.records import TIMELINE_STAGES, IncidentRecord, Job
-from trainmedic.store.schema import EventRow, IncidentRow, JobRow
-
-incidents = IncidentRow.__table__
-events = EventRow.__table__
-jobs = JobRow.__table__
+from trainmedic.store.schema import events, incidents, jobs
 
 # Faults on these components live on the card itself: they count against the card's record.
 CARD_COMPONENTS = frozenset(

@@ -16,10 +16,9 @@ from trainmedic.store.assess import NOT_HARDWARE
 from trainmedic.store.core import cards, nodes
 from trainmedic.store.escalation import DAY_S
 from trainmedic.store.incidents import CARD_COMPONENTS, incidents
-from trainmedic.store.schema import RepairRow
+from trainmedic.store.schema import repairs
 from trainmedic.store.store import Store
 
-repairs = RepairRow.__table__
 HOUR_S = 3600.0
 TTR_BUCKETS = ((1, "< 1 h"), (4, "1-4 h"), (24, "4-24 h"), (72, "1-3 d"), (168, "3-7 d"), (720, "7-30 d"), (float("inf"), "> 30 d"))
 TOP = 10

@@ -6,9 +6,21 @@ The Alembic revisions in `store/migrations/versions/` create exactly these table
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, BigInteger, Boolean, Double, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -167,3 +179,17 @@ class CardStateRow(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     incident_id: Mapped[str | None] = mapped_column(String(255))
     repair_id: Mapped[int | None] = mapped_column(Integer)
+
+
+def _table(model: type[Base]) -> Table:
+    return cast(Table, model.__table__)
+
+
+nodes = _table(NodeRow)
+slots = _table(SlotRow)
+cards = _table(CardRow)
+jobs = _table(JobRow)
+incidents = _table(IncidentRow)
+events = _table(EventRow)
+repairs = _table(RepairRow)
+card_states = _table(CardStateRow)

@@ -12,11 +12,10 @@ from trainmedic.store.assess import AssessMixin
 from trainmedic.store.cards import CardsMixin
 from trainmedic.store.engine import HEAD, current_revision, make_store_engine, migrate, resolve_url
 from trainmedic.store.importer import TraceImportMixin
-from trainmedic.store.incidents import IncidentsMixin
 from trainmedic.store.inventory import InventoryMixin
 
 
-class Store(IncidentsMixin, CardsMixin, InventoryMixin, TraceImportMixin, AssessMixin):
+class Store(TraceImportMixin, CardsMixin, InventoryMixin, AssessMixin):
     """One fleet database. Thread-safe (a connection pool); every call is one transaction.
 
     Writers: `record_incident`, `record_incidents`, `record_events`, `register_card`, `set_state`,

@@ -114,12 +114,12 @@ def read_infinitehbd(path: Path) -> Trace:
         title = f"{ft.get('Class', '?')}: {ft.get('Desc', '?')}"
         return Episode(node, node, start, end, comp, f"hbd.{_slug(ft.get('Class', ''))}.{_slug(ft.get('Desc', ''))}", title)
 
-    for i, e in enumerate(data, start=1):
+    for i, item in enumerate(data, start=1):
         try:
-            node = "hbd-" + str(e["node_id"])[:8]
-            t = HBD_EPOCH + float(e["event_time"]) * DAY_S
-            kind = e["event_type"]
-            ft = e["fault_type"]
+            node = "hbd-" + str(item["node_id"])[:8]
+            t = HBD_EPOCH + float(item["event_time"]) * DAY_S
+            kind = item["event_type"]
+            ft = item["fault_type"]
         except (KeyError, TypeError, ValueError) as err:
             raise StoreError(f"{path}: event {i}: missing or bad field ({err})") from err
         last = max(last, t)
@@ -178,10 +178,10 @@ def read_titan(path: Path, limit: int | None = None) -> Trace:
     episodes: list[Episode] = []
     for life in lives:
         sn, loc, ev = str(life["sn"]), str(life["loc"]), str(life["event"])
-        at, removed = float(life["at"]), life["removed"]  # type: ignore[arg-type]
+        at = float(life["at"])  # type: ignore[arg-type]
+        gone = life["removed"]
         # The trace's last day is its cut-off: a life "removed" then was still running.
-        still = removed is None or float(removed) >= end and not ev  # type: ignore[arg-type]
-        rem = None if still else float(removed)  # type: ignore[arg-type]
+        rem = None if gone is None or (float(gone) >= end and not ev) else float(gone)  # type: ignore[arg-type]
         b = tuple(t for t in bursts.get((sn, loc), ()) if at <= t <= (rem or end))
         installs.append(Install(sn, loc, at, rem, bool(ev), b))
         if ev and rem is not None:
