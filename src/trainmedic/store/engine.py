@@ -20,6 +20,7 @@ from trainmedic.store.errors import DatabaseUnavailable
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 HEAD = "0002"
 SQLITE_BUSY_TIMEOUT_S = 60.0
+SQLITE_CACHE_KIB = 65_536
 # Arbitrary constant key for pg_advisory_xact_lock: serialises concurrent schema upgrades.
 _PG_MIGRATION_LOCK = 0x7472_6D65_6469
 
@@ -77,6 +78,8 @@ def make_store_engine(url: str) -> Engine:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
         cur.execute("PRAGMA foreign_keys=ON")
+        # 64 MiB page cache: bulk event ingest updates index pages all over the table.
+        cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         cur.close()
 
     @event.listens_for(engine, "begin")

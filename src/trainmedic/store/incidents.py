@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from itertools import islice
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import Connection, func, select, text
+from sqlalchemy.exc import IntegrityError
 
 from trainmedic.model import Action, Card, CardState, Component, Finding, Incident
 from trainmedic.store.core import StoreCore, bus_key, cards, nodes, slots
@@ -49,6 +51,10 @@ EVENT_COLUMNS = (
 )
 
 
+_EVENT_HEAD = attrgetter("at", "source", "symptom", "node", "rank", "card_index", "bus_id")
+_EVENT_TAIL = attrgetter("rule", "fault", "component", "role", "severity", "action", "message")
+
+
 def incident_time(incident: Incident, default: float) -> float:
     """When an incident happened: its earliest known stage (fault, observed, detected, ...), else `default`."""
     for stage in TIMELINE_STAGES:
@@ -74,8 +80,16 @@ class IncidentsMixin(StoreCore):
         takes it out of the pool). `node` places an incident without a culprit card on a node (a node-level
         fault: PSU, fan, cable). Returns the incident id.
         """
-        with self._write() as conn:
-            self._record(conn, incident, job, node=node)
+        for attempt in range(3):
+            try:
+                with self._write() as conn:
+                    self._record(conn, incident, job, node=node)
+                break
+            except IntegrityError:
+                # PostgreSQL: another writer created the same new card (serial/UUID) at the same moment;
+                # the retry finds it. SQLite writers are serialised and never get here.
+                if attempt == 2:
+                    raise
         return incident.id
 
     def record_incidents(self, items: Iterable[Incident]) -> int:
@@ -195,34 +209,29 @@ class IncidentsMixin(StoreCore):
     ) -> int:
         rows = []
         get = card_map.get
+        # attrgetter builds the tuples in C; the enums are str subclasses, which both drivers store as text.
+        head, tail = _EVENT_HEAD, _EVENT_TAIL
+        buses: dict[str, str] = {}
+        # Findings repeat a handful of field sets (a code, a bus id): encode each distinct one once.
+        encoded: dict[tuple[tuple[str, str], ...], str] = {}
         for f in findings:
             card_id = None
             if f.node is not None and card_map:
                 if f.bus_id:
-                    card_id = get((f.node, bus_key(f.bus_id) or ""))
+                    bk = buses.get(f.bus_id)
+                    if bk is None:
+                        bk = buses[f.bus_id] = bus_key(f.bus_id) or ""
+                    card_id = get((f.node, bk))
                 if card_id is None and f.card_index is not None:
                     card_id = get((f.node, f.card_index))
-            rows.append(
-                (
-                    f.at,
-                    f.source,
-                    str(f.symptom),
-                    f.node,
-                    f.rank,
-                    f.card_index,
-                    f.bus_id,
-                    card_id,
-                    incident_id,
-                    f.rule,
-                    f.fault,
-                    str(f.component),
-                    str(f.role),
-                    str(f.severity),
-                    str(f.action),
-                    f.message,
-                    json.dumps(f.fields) if f.fields else "{}",
-                )
-            )
+            if f.fields:
+                key = tuple(f.fields.items())
+                fields = encoded.get(key)
+                if fields is None:
+                    fields = encoded[key] = json.dumps(f.fields)
+            else:
+                fields = "{}"
+            rows.append((*head(f), card_id, incident_id, *tail(f), fields))
         if not rows:
             return 0
         raw = conn.connection.driver_connection

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -121,9 +122,16 @@ class EventRow(Base):
     """A raw finding (matched log line, threshold crossed, detector hit); written in bulk."""
 
     __tablename__ = "events"
+    # Indexes cost every bulk insert: only the card timeline and the incident's findings are looked up.
+    # Most events belong to no incident, so that index is partial.
     __table_args__ = (
         Index("ix_events_card_at", "card_id", "at"),
-        Index("ix_events_node_at", "node", "at"),
+        Index(
+            "ix_events_incident_id",
+            "incident_id",
+            sqlite_where=text("incident_id IS NOT NULL"),
+            postgresql_where=text("incident_id IS NOT NULL"),
+        ),
     )
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     at: Mapped[float] = mapped_column(Double)
@@ -134,7 +142,7 @@ class EventRow(Base):
     card_index: Mapped[int | None] = mapped_column(Integer)
     bus_id: Mapped[str | None] = mapped_column(String(64))
     card_id: Mapped[int | None] = mapped_column(Integer)
-    incident_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    incident_id: Mapped[str | None] = mapped_column(String(255))
     rule: Mapped[str | None] = mapped_column(String(128))
     fault: Mapped[str | None] = mapped_column(String(128))
     component: Mapped[str] = mapped_column(String(32))

@@ -112,8 +112,13 @@ def upgrade() -> None:
         sa.Column("fields", sa.JSON(), nullable=False),
     )
     op.create_index("ix_events_card_at", "events", ["card_id", "at"])
-    op.create_index("ix_events_node_at", "events", ["node", "at"])
-    op.create_index("ix_events_incident_id", "events", ["incident_id"])
+    op.create_index(
+        "ix_events_incident_id",
+        "events",
+        ["incident_id"],
+        sqlite_where=sa.text("incident_id IS NOT NULL"),
+        postgresql_where=sa.text("incident_id IS NOT NULL"),
+    )
     op.create_table(
         "repairs",
         sa.Column("id", sa.Integer(), primary_key=True),
