@@ -16,7 +16,7 @@ from trainmedic.sim import timefmt
 from trainmedic.sim.faults import Scenario
 from trainmedic.sim.fates import End, Fate, is_exception_line
 from trainmedic.sim.noise import NCCL_VERSION, PY_SITE, STARTUP_WARNINGS, STEP_WARNINGS, TORCH_VERSION
-from trainmedic.sim.plan import JobPlan, hash_int, rank_pid
+from trainmedic.sim.plan import JobPlan, hash_int, mix, rank_pid
 
 _VARIANTS = 16
 
@@ -93,13 +93,15 @@ class RankWriter:
         self.skew = skew
         self.safe = safe
         self.host = plan.topo.node_name(node)
+        self.rng = random.Random(f"{plan.node_seed}:ranks:{node}")
+        self.cards = [plan.topo.card(node, i) for i in range(plan.topo.cards_per_node)]
 
     def stdout(self, rank: int, fate: Fate) -> str:
         plan = self.plan
         k = plan.topo.cards_per_node
         local = rank % k
-        rng = random.Random(f"{plan.node_seed}:rank:{rank}")
-        delay = 0.001 + (hash_int(f"{plan.node_seed}:d:{rank}") % 40_000) / 1e6
+        rng = self.rng
+        delay = 0.001 + (mix(plan.node_seed, rank) % 40_000) / 1e6
         pid = rank_pid(plan.node_seed, rank)
         parts = self._startup(rank, local, pid, rng)
         last = self._last_step(fate)
@@ -152,13 +154,13 @@ class RankWriter:
         t = plan.t_start + self.skew + rng.uniform(1.0, 4.0)
         ts = timefmt.pylog(t)
         k = topo.cards_per_node
-        card = topo.card(self.node, local)
+        card = self.cards[local]
         bus = card.bus_id or "00000000:18:00.0"
         busid = f"{int(bus.replace(':', '').replace('.', ''), 16):x}"
         tid = pid + 37 + local
         nccl = f"{self.host}:{pid}:{tid} [{local}] NCCL INFO "
         devices = ",".join(str(i) for i in range(k))
-        comm = f"0x{hash_int(f'{plan.node_seed}:comm:{rank}') & 0xFFFFFFFFFFF:x}"
+        comm = f"0x{mix(plan.node_seed, rank) & 0xFFFFFFFFFFF:x}"
         commid = f"0x{hash_int(f'{plan.node_seed}:commid') & 0xFFFFFFFFFFFFFFF:x}"
         ip = node_ip(self.node)
         lines = [
@@ -270,7 +272,7 @@ class RankWriter:
         pre = f"[rank{rank}]:"
         peer = fate.peer if fate.peer is not None else 0
         pnode = peer // plan.topo.cards_per_node
-        port = 40000 + hash_int(f"{plan.node_seed}:port:{peer}:{rank}") % 20000
+        port = 40000 + mix(plan.node_seed, peer * 65537 + rank) % 20000
         if plan.opts.backend == "gloo":
             return [f"{pre} {f}\n" for f in _TRACE_HEAD] + [
                 f"{pre} RuntimeError: [/__w/pytorch/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:553] "
