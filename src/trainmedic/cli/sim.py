@@ -117,6 +117,47 @@ def logs(nodes: int, cards_per_node: int, fault: str, seed: int, out: Path | Non
     click.echo(f"scenario {t['scenario']}: {t['fault']} ({t['rule'] or 'no line'}) on {where}")
 
 
+
+@sim.command("suite")
+@click.option("--count", type=int, required=True, help="Incidents to generate.")
+@click.option("--out", "out", type=click.Path(path_type=Path), required=True, help="New or empty directory.")
+@click.option("--cards", default="64,512,4096,18432", show_default=True,
+              help="Job sizes in cards, comma-separated; incidents cycle through them.")
+@click.option("--cards-per-node", type=int, default=8, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same bytes.")
+@click.option("--rank-log-kb", type=float, default=4.0, show_default=True, help="Approximate size of each rank's stdout.")
+@click.option("--workers", type=int, default=None, help="Writer processes per job [default: up to 4 cores].")
+@click.option("--json", "as_json", is_flag=True, help="Print the index as JSON.")
+def suite(count: int, out: Path, cards: str, cards_per_node: int, seed: int, rank_log_kb: float,
+          workers: int | None, as_json: bool) -> None:
+    """A labelled set of incidents across all scenarios and sizes; DIR/index.json is written last."""
+    from trainmedic.sim.faults import UnknownFaultError
+    from trainmedic.sim.job import SimWriteError
+    from trainmedic.sim.plan import SimInputError
+    from trainmedic.sim.suite import write_suite
+    from trainmedic.sim.topology import TopologyError
+
+    try:
+        sizes = [int(c) for c in cards.split(",") if c.strip()]
+    except ValueError:
+        fail(f"--cards {cards!r}: give card counts separated by commas, e.g. 64,18432", code=2)
+    if not sizes:
+        fail("--cards is empty", code=2)
+    catalog = _catalog()
+    try:
+        with _progress(f"writing {count} incidents", is_terminal() and not as_json) as bar:
+            index = write_suite(out, count, cards=sizes, seed=seed, rank_log_kb=rank_log_kb,
+                                cards_per_node=cards_per_node, catalog=catalog, workers=workers, progress=bar)
+    except (TopologyError, SimInputError, UnknownFaultError) as exc:
+        fail(str(exc), code=2)
+    except SimWriteError as exc:
+        fail(str(exc), "the suite is incomplete (no index.json)")
+    if as_json:
+        emit_json(index)
+        return
+    click.echo(f"wrote {index['count']} incidents ({index['bytes'] / 1e6:.1f} MB, {index['files']} files) to {out}")
+    click.echo("by scenario: " + ", ".join(f"{k} {v}" for k, v in sorted(index["by_scenario"].items())))
+
 @sim.command("goodput")
 @click.option("--cards", type=int, default=18432, show_default=True, help="Accelerator cards in the job (8 per node).")
 @click.option("--days", type=float, default=30.0, show_default=True, help="Length of the job (wall-clock days).")
