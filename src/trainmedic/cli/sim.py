@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -179,7 +180,14 @@ def goodput(cards: int, days: float, detect_s: float, localize_s: float, recover
     import math
 
     from trainmedic.sim.goodput import (
-        RATES, GoodputInputError, Policy, comparison, daly_s, mtbf_s, simulate, young_s,
+        RATES,
+        GoodputInputError,
+        Policy,
+        comparison,
+        daly_s,
+        mtbf_s,
+        simulate,
+        young_s,
     )
 
     if cards < 1 or not 0 < days <= 3650:
@@ -207,7 +215,7 @@ def goodput(cards: int, days: float, detect_s: float, localize_s: float, recover
     best_tau = daly_s(m, ckpt_write_s, downtime)
     best = simulate(Policy("daly-optimal", detect_s, localize_s, recover_s, best_tau, ckpt_write_s), m, horizon,
                     n_runs, seed)
-    data = {
+    data: dict[str, Any] = {
         "cards": cards, "nodes": math.ceil(cards / 8), "days": days, "rate_per_1000_node_days": r_f,
         "mtbf_h": round(m / 3600, 3), "failures_per_day": round(86400 / m, 2), "runs": n_runs,
         "policies": [o.to_dict(cards) for o in outcomes],

@@ -170,9 +170,7 @@ def node_end(plan: JobPlan, node: int, global_kill: float | None = None) -> Node
         return NodeEnd(tuple(natural))
     out = []
     for f in natural:
-        if f.end is End.LOST:
-            out.append(f)
-        elif f.exit_at is not None and f.exit_at <= kill_at:
+        if f.end is End.LOST or (f.exit_at is not None and f.exit_at <= kill_at):
             out.append(f)
         elif f.at < kill_at and f.end is not End.SILENT and f.end is not End.RUNNING:
             out.append(Fate(f.rank, f.end, f.at, -15, kill_at, f.pg, f.blocked_at, f.peer))

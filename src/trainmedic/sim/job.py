@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from trainmedic.catalog import Catalog, load_catalog
-from trainmedic.sim.faults import FaultChoice
 from trainmedic.sim.fates import End, NodeEnd, node_end, slurm_kill_at
+from trainmedic.sim.faults import FaultChoice
 from trainmedic.sim.kernel import kernel_log
 from trainmedic.sim.launcherlog import agent_log, srun_log
 from trainmedic.sim.noise import safe_keys

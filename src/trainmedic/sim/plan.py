@@ -328,10 +328,8 @@ def make_plan(opts: SimOptions, catalog: Catalog, choice: FaultChoice | None = N
     losses = _losses(rng, first_step, total)
     node_seed = f"{key}:nodes"
     prev_end = step_end[n_pre - 1]
-    if running:
-        at = prev_end  # the first slow (or NaN) step starts when the last healthy one ends
-    else:
-        at = prev_end + rng.uniform(0.05, 0.45) * step_s
+    # a slow or NaN step starts when the last healthy one ends; other faults strike early in a step
+    at = prev_end if running else prev_end + rng.uniform(0.05, 0.45) * step_s
     plan_args: dict[str, Any] = {}
     injections: list[Injection] = []
     variant = ""
@@ -348,10 +346,7 @@ def make_plan(opts: SimOptions, catalog: Catalog, choice: FaultChoice | None = N
             assert choice.second is not None
             avoid = {*topo.tp_group(c), *topo.pp_group(c)}
             avoid |= set(range(c - c % topo.cards_per_node, c - c % topo.cards_per_node + topo.cards_per_node))
-            if topo.nodes > 1:
-                c2 = _pick_culprit(rng, topo, avoid)
-            else:
-                c2 = (c + 1) % topo.world
+            c2 = _pick_culprit(rng, topo, avoid) if topo.nodes > 1 else (c + 1) % topo.world
             at2 = at + rng.uniform(0.0, 5.0)
             injections.append(_injection(choice.second, c2, at2, topo, skew_of(c2), rng, rank_pid(node_seed, c2)))
     elif scenario is Scenario.USER_EXCEPTION:

@@ -13,8 +13,8 @@ import random
 from dataclasses import dataclass
 
 from trainmedic.sim import timefmt
-from trainmedic.sim.faults import Scenario
 from trainmedic.sim.fates import End, Fate, is_exception_line
+from trainmedic.sim.faults import Scenario
 from trainmedic.sim.noise import NCCL_VERSION, PY_SITE, STARTUP_WARNINGS, STEP_WARNINGS, TORCH_VERSION
 from trainmedic.sim.plan import JobPlan, hash_int, mix, rank_pid
 
@@ -78,7 +78,7 @@ def _culprit_cw(plan: JobPlan, i: int, rng: random.Random) -> str:
     return f"compute_s {dur - wait:.3f} wait_s {wait:.3f}"
 
 
-def JobText_step(plan: JobPlan, i: int) -> float:  # noqa: N802 - reads like the field it computes
+def JobText_step(plan: JobPlan, i: int) -> float:
     prev = plan.t_start + plan.init_s if i == 0 else plan.step_end[i - 1]
     return plan.step_end[i] - prev
 
@@ -121,10 +121,7 @@ class RankWriter:
             ts = pylog(plan.step_end[i] + skew)
             out.append(ts + prefix + tails[i])
             v = (rank + 5 * i) % _VARIANTS
-            if straggler and step >= plan.injected_step:
-                piece = _culprit_cw(plan, i, rng)
-            else:
-                piece = cw[i][v]
+            piece = _culprit_cw(plan, i, rng) if straggler and step >= plan.injected_step else cw[i][v]
             loss = ll[i][v]
             if nan_rank and step >= plan.injected_step:
                 loss = "nan"
@@ -233,7 +230,7 @@ class RankWriter:
         plan = self.plan
         pre = f"[rank{rank}]:"
         ms = int(plan.timeout_s * 1000)
-        ran = int(((fate.at - (fate.blocked_at or fate.at)) * 1000))
+        ran = int((fate.at - (fate.blocked_at or fate.at)) * 1000)
         seq = _seq(plan.injected_step, fate.pg)
         op = {1: "ALLREDUCE", 2: "RECV", 3: "_REDUCE_SCATTER_BASE"}.get(fate.pg, "ALLREDUCE")
         numel = {1: 16777216, 2: 8388608, 3: 262144000}.get(fate.pg, 1024)

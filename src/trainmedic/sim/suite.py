@@ -71,7 +71,7 @@ def write_suite(
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise SimWriteError(f"{out} is not a new or empty directory; pass a new directory to --out")
     out.mkdir(parents=True, exist_ok=True)
-    entries = []
+    entries: list[dict[str, Any]] = []
     total_bytes = total_files = 0
     for n, item in enumerate(items):
         opts = SimOptions(nodes=item.cards // cards_per_node, cards_per_node=cards_per_node, fault=str(item.scenario),
