@@ -36,6 +36,8 @@ class JobText:
     compute_wait: list[list[str]]
     """Per step, _VARIANTS `compute_s .. wait_s .. loss ..` pieces for healthy ranks."""
     local_loss: list[list[str]]
+    hb: list[list[str]]
+    """Per step, _VARIANTS tails of trainmedic.train's line after `step `."""
 
     @classmethod
     def build(cls, plan: JobPlan) -> JobText:
@@ -68,7 +70,11 @@ class JobText:
                 losses.append("nan" if nan_from is not None and step > nan_from else f"{loss + rng.gauss(0, 0.08):.4f}")
             cw.append(row)
             ll.append(losses)
-        return cls(tails, steps, cw, ll)
+        hb = [
+            [f"{plan.first_step + i} step_s {steps[i]} {cw[i][v]} loss {ll[i][v]}\n" for v in range(_VARIANTS)]
+            for i in range(len(steps))
+        ]
+        return cls(tails, steps, cw, ll, hb)
 
 
 def _culprit_cw(plan: JobPlan, i: int, rng: random.Random) -> str:
@@ -95,6 +101,12 @@ class RankWriter:
         self.host = plan.topo.node_name(node)
         self.rng = random.Random(f"{plan.node_seed}:ranks:{node}")
         self.cards = [plan.topo.card(node, i) for i in range(plan.topo.cards_per_node)]
+        # per step on this node's clock: the second (and the next one) as text, and the milliseconds
+        bases = [t + skew for t in plan.step_end]
+        self.sec = [timefmt.pylog(b)[:-4] for b in bases]
+        self.sec_next = [timefmt.pylog(b + 1)[:-4] for b in bases]
+        self.base_ms = [int((b - int(b)) * 1000) for b in bases]
+        self.ckpt_steps = {i for i in range(1, len(bases)) if (plan.first_step + i) % 500 == 0}
 
     def stdout(self, rank: int, fate: Fate) -> str:
         plan = self.plan
@@ -105,35 +117,43 @@ class RankWriter:
         pid = rank_pid(plan.node_seed, rank)
         parts = self._startup(rank, local, pid, rng)
         last = self._last_step(fate)
-        pylog = timefmt.pylog
-        skew = self.skew + delay
         prefix = f" INFO [rank {rank}] "
         hb_prefix = f" INFO trainmedic.train: rank {rank} step "
-        straggler = plan.scenario is Scenario.STRAGGLER and rank == plan.injections[0].rank
-        nan_rank = plan.scenario is Scenario.NAN and rank == plan.injections[0].rank
-        tails, steps, cw, ll = self.text.tails, self.text.step_s, self.text.compute_wait, self.text.local_loss
+        special = (plan.scenario is Scenario.STRAGGLER or plan.scenario is Scenario.NAN) and \
+            rank == plan.injections[0].rank
+        tails, hb = self.text.tails, self.text.hb
         first = plan.first_step
         warn_every = 97 + rank % 13
         ckpt = f"{prefix}saved checkpoint shard to /ckpt/run/step_{{:07d}}/__{rank}_0.distcp\n"
         out = parts
+        sec, sec_next, base_ms = self.sec, self.sec_next, self.base_ms
+        d_ms = int(delay * 1000)
         for i in range(0, last - first + 1):
-            step = first + i
-            ts = pylog(plan.step_end[i] + skew)
-            out.append(ts + prefix + tails[i])
+            ms = base_ms[i] + d_ms
+            ts = f"{sec[i]},{ms:03d}" if ms < 1000 else f"{sec_next[i]},{ms - 1000:03d}"
             v = (rank + 5 * i) % _VARIANTS
-            piece = _culprit_cw(plan, i, rng) if straggler and step >= plan.injected_step else cw[i][v]
-            loss = ll[i][v]
-            if nan_rank and step >= plan.injected_step:
-                loss = "nan"
-            out.append(f"{ts}{hb_prefix}{step} step_s {steps[i]} {piece} loss {loss}\n")
-            if step % 500 == 0 and i:
-                out.append(ts + ckpt.format(step))
+            if special and first + i >= plan.injected_step:
+                out.append(ts + prefix + tails[i] + ts + hb_prefix + self._culprit_hb(i, v, rng))
+            else:
+                out.append(ts + prefix + tails[i] + ts + hb_prefix + hb[i][v])
+            if i in self.ckpt_steps:
+                out.append(ts + ckpt.format(first + i))
             if i % warn_every == warn_every - 1:
                 key = "clip" if i % 2 else "slow_io"
                 if f"step:{key}" in self.safe:
-                    out.append(ts + " " + STEP_WARNINGS[key].format(rank=rank, step=step, gn=1.0 + rng.random() * 4,
+                    out.append(ts + " " + STEP_WARNINGS[key].format(rank=rank, step=first + i, gn=1.0 + rng.random() * 4,
                                                                    wait=0.5 + rng.random() * 3) + "\n")
         return "".join(out)
+
+    def _culprit_hb(self, i: int, v: int, rng: random.Random) -> str:
+        """trainmedic.train's line for a straggler or NaN culprit after the fault started."""
+        plan = self.plan
+        step = plan.first_step + i
+        text = self.text
+        if plan.scenario is Scenario.STRAGGLER:
+            piece = _culprit_cw(plan, i, rng)
+            return f"{step} step_s {text.step_s[i]} {piece} loss {text.local_loss[i][v]}\n"
+        return f"{step} step_s {text.step_s[i]} {text.compute_wait[i][v]} loss nan\n"
 
     def _last_step(self, fate: Fate) -> int:
         plan = self.plan
