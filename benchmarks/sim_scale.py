@@ -9,6 +9,7 @@ Data goes to /tmp/sim-bench-* and is deleted afterwards (unless --keep).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -27,10 +28,8 @@ def tree_rss(proc: psutil.Process) -> int:
     """Resident memory of a process and all its descendants, in bytes."""
     total = 0
     for p in [proc, *proc.children(recursive=True)]:
-        try:
+        with contextlib.suppress(psutil.Error):
             total += p.memory_info().rss
-        except psutil.Error:
-            pass
     return total
 
 
@@ -48,10 +47,8 @@ def run_sim(args: argparse.Namespace, out: Path) -> dict[str, float]:
 
     def sample() -> None:
         while proc.poll() is None:
-            try:
+            with contextlib.suppress(psutil.Error):
                 peak[0] = max(peak[0], tree_rss(ps))
-            except psutil.Error:
-                pass
             time.sleep(0.2)
 
     watcher = threading.Thread(target=sample, daemon=True)
