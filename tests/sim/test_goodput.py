@@ -17,7 +17,7 @@ from trainmedic.sim.goodput import Policy, closed_form_ettr, daly_s, mtbf_s, sim
 )
 def test_monte_carlo_agrees_with_the_closed_form_within_2_percent(downtime_s: float, tau_s: float, delta_s: float) -> None:
     m = mtbf_s(18432, 3.79)
-    out = simulate(Policy("p", downtime_s, 0, 0, tau_s, delta_s), m, 30 * 86400, 100, seed=1)
+    out = simulate(Policy("p", downtime_s, 0, 0, tau_s, delta_s), m, 30 * 86400, 60, seed=1)
     assert out.ettr_closed_form is not None
     assert out.ettr == pytest.approx(out.ettr_closed_form, rel=0.02)
 
