@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -40,6 +41,7 @@ def run_sim(args: argparse.Namespace, out: Path) -> dict[str, float]:
     if args.workers:
         cmd += ["--workers", str(args.workers)]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
     ps = psutil.Process(proc.pid)
@@ -59,13 +61,21 @@ def run_sim(args: argparse.Namespace, out: Path) -> dict[str, float]:
     if proc.returncode:
         raise SystemExit(f"sim logs failed ({proc.returncode}): {stderr.strip()}")
     res = json.loads(stdout)
-    return {"seconds": wall, "bytes": res["bytes"], "files": res["files"], "peak_rss": peak[0]}
+    return {"seconds": wall, "bytes": res["bytes"], "files": res["files"], "peak_rss": peak[0], "cpu": _cpu(before)}
 
 
-def run_cp(src: Path, dst: Path) -> float:
+def _cpu(before: resource.struct_rusage) -> float:
+    """User + system CPU seconds of children finished since `before` (the machine is shared: wall time
+    depends on the other tenants, CPU time much less)."""
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def run_cp(src: Path, dst: Path) -> tuple[float, float]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(["cp", "-r", str(src), str(dst)], check=True)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, _cpu(before)
 
 
 def main() -> None:
@@ -80,19 +90,21 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="Keep the generated job (printed path).")
     args = ap.parse_args()
     base = Path(tempfile.mkdtemp(prefix="sim-bench-", dir="/tmp"))
-    sims, cps = [], []
+    sims, cps, cp_cpus = [], [], []
     try:
         for i in range(args.repeat):
             out, copy = base / f"job{i}", base / f"copy{i}"
             r = run_sim(args, out)
             subprocess.run(["sync"], check=False)
-            cp_s = run_cp(out, copy)
+            cp_s, cp_cpu = run_cp(out, copy)
             sims.append(r)
             cps.append(cp_s)
+            cp_cpus.append(cp_cpu)
             shutil.rmtree(copy)
             if not args.keep or i < args.repeat - 1:
                 shutil.rmtree(out)
-            print(f"run {i}: sim {r['seconds']:.1f} s, cp -r {cp_s:.1f} s, {r['bytes'] / 1e6:.0f} MB, "
+            print(f"run {i}: sim {r['seconds']:.1f} s ({r['cpu']:.1f} s CPU), cp -r {cp_s:.1f} s ({cp_cpu:.1f} s CPU), "
+                  f"{r['bytes'] / 1e6:.0f} MB, "
                   f"{r['files']} files, peak RSS {r['peak_rss'] / 2**20:.0f} MiB", flush=True)
     finally:
         if not args.keep:
@@ -102,11 +114,16 @@ def main() -> None:
     mb = sims[0]["bytes"] / 1e6
     ranks = args.nodes * args.cards_per_node
     print(f"ranks {ranks}, {args.rank_log_kb:g} KB/rank target, files {sims[0]['files']}, {mb:.0f} MB")
-    print(f"sim logs: {sim_s:.1f} s, {mb / sim_s:.1f} MB/s, peak RSS (all processes) "
+    cpu = statistics.median(r["cpu"] for r in sims)
+    load = os.getloadavg()[0]
+    print(f"machine load average {load:.1f} on {os.cpu_count()} cores")
+    print(f"sim logs: {sim_s:.1f} s wall, {cpu:.1f} s CPU, {mb / sim_s:.1f} MB/s, peak RSS (all processes) "
           f"{max(r['peak_rss'] for r in sims) / 2**20:.0f} MiB")
-    print(f"floor cp -r of the same files: {cp_s:.1f} s, {mb / cp_s:.1f} MB/s")
+    print(f"floor cp -r of the same files: {cp_s:.1f} s wall, {statistics.median(cp_cpus):.1f} s CPU, "
+          f"{mb / cp_s:.1f} MB/s")
     print(f"summary: {ranks} ranks, {mb:.0f} MB in {sim_s:.1f} s ({mb / sim_s:.0f} MB/s), "
-          f"{sim_s / cp_s:.2f}x the cp -r floor, peak RSS {max(r['peak_rss'] for r in sims) / 2**20:.0f} MiB"
+          f"{sim_s / cp_s:.2f}x the cp -r floor ({cpu:.1f} s CPU), load {load:.1f}, "
+          f"peak RSS {max(r['peak_rss'] for r in sims) / 2**20:.0f} MiB"
           + (f"; kept in {base}" if args.keep else ""))
 
 

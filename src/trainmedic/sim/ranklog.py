@@ -79,12 +79,13 @@ class JobText:
 
 def _culprit_cw(plan: JobPlan, i: int, rng: random.Random) -> str:
     """A straggler's own compute/wait: it computes the whole (slow) step and waits least."""
-    dur = float(JobText_step(plan, i))
+    dur = _step_duration(plan, i)
     wait = rng.uniform(0.01, 0.06) * plan.step_s
     return f"compute_s {dur - wait:.3f} wait_s {wait:.3f}"
 
 
-def JobText_step(plan: JobPlan, i: int) -> float:
+def _step_duration(plan: JobPlan, i: int) -> float:
+    """Wall time of the i-th logged step (the same on every rank of a synchronous job)."""
     prev = plan.t_start + plan.init_s if i == 0 else plan.step_end[i - 1]
     return plan.step_end[i] - prev
 
