@@ -213,3 +213,22 @@ def test_bus_id_like_writes_the_examples_own_form() -> None:
     assert bus_id_like("00000000:18:00.0", bus) == "00000000:9A:00.0"
     assert bus_id_like("3b000", bus) == "9a000"
     assert bus_id_like("0000:B3:00.0", bus) == "0000:9A:00.0"
+
+
+def test_progress_reports_every_node_and_the_cli_prints_json(tmp_path: Path, shapes: Catalog) -> None:
+    from click.testing import CliRunner
+
+    from trainmedic.cli.sim import sim
+    from trainmedic.sim.job import write_job
+    from trainmedic.sim.plan import SimOptions
+
+    seen: list[tuple[int, int]] = []
+    write_job(SimOptions(nodes=3, rank_log_kb=4), tmp_path / "a", catalog=shapes, workers=1,
+              progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(1, 3), (2, 3), (3, 3)]
+    res = CliRunner().invoke(sim, ["logs", "--nodes", "2", "--fault", "nan", "--out", str(tmp_path / "b"), "--json"])
+    assert res.exit_code == 0, res.output
+    import json
+
+    data = json.loads(res.output)
+    assert data["truth"]["scenario"] == "nan" and data["files"] > 32 and data["bytes"] > 0
