@@ -181,12 +181,17 @@ class RankWriter:
         comm = f"0x{mix(plan.node_seed, rank) & 0xFFFFFFFFFFF:x}"
         commid = f"0x{hash_int(f'{plan.node_seed}:commid') & 0xFFFFFFFFFFFFFFF:x}"
         ip = node_ip(self.node)
+        if plan.opts.layout == "slurm":
+            launcher_env = f"SLURM_JOB_ID={plan.job_id} SLURM_PROCID={rank} SLURM_LOCALID={local} SLURM_NODEID={self.node}"
+            restart = ""
+        else:
+            launcher_env, restart = f"GROUP_RANK={self.node}", " TORCHELASTIC_RESTART_COUNT=0"
         lines = [
             f"{ts} INFO [rank {rank}] hostname {self.host} pid {pid}\n",
             f"{ts} INFO [rank {rank}] torch {TORCH_VERSION} cuda 12.4 nccl {NCCL_VERSION} python 3.10.12\n",
             f"{ts} INFO [rank {rank}] env RANK={rank} LOCAL_RANK={local} WORLD_SIZE={topo.world} "
-            f"LOCAL_WORLD_SIZE={k} GROUP_RANK={self.node} MASTER_ADDR={topo.node_name(0)} "
-            f"MASTER_PORT={plan.master_port} CUDA_VISIBLE_DEVICES={devices} TORCHELASTIC_RESTART_COUNT=0\n",
+            f"LOCAL_WORLD_SIZE={k} {launcher_env} MASTER_ADDR={topo.node_name(0)} "
+            f"MASTER_PORT={plan.master_port} CUDA_VISIBLE_DEVICES={devices}{restart}\n",
             f"{nccl}cudaDriverVersion 12040\n",
             f"{nccl}Bootstrap : Using bond0:{ip}<0>\n",
             f"{nccl}NET/Plugin: No plugin found (libnccl-net.so), using internal implementation\n",
