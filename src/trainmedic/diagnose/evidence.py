@@ -16,19 +16,12 @@ from trainmedic.diagnose.scan import OtherScan
 from trainmedic.diagnose.views import JobView, RankView
 from trainmedic.localize.cardmap import normalize_bus_id
 from trainmedic.logs.linematch import LineMatcher
-from trainmedic.logs.ranklog import Hit
+from trainmedic.logs.ranklog import FALLBACK_CASCADE, Hit
 from trainmedic.model import Card, Role
 
-# A safety net for catalogs that lack collective-library rules: text that only ever follows a failure
-# elsewhere. The catalog's role=cascade rules come first; this is used only for lines no rule knows.
-FALLBACK_CASCADE = re.compile(
-    r"Connection closed by peer|Connection reset by peer|Timed out waiting \d+ms|Broken pipe|"
-    r"collective operation timeout|remote process exited|communicator was aborted|Socket Timeout|"
-    r"NCCL communicator|heartbeat monitor|ProcessGroup\w* (?:timed out|abort)",
-    re.IGNORECASE,
-)
 TIMEOUT_WORDS = re.compile(r"time[d ]?\s?out|timeout|watchdog|waited|heartbeat", re.IGNORECASE)
 _DIGITS = re.compile(r"\d+")
+_RAN_FOR = re.compile(r"ran for (\d+) milliseconds")
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +124,10 @@ def _rank_evidence(ev: Evidence, job: JobView, v: RankView, catalog: Catalog, ma
             ev.roots.append(RootEvidence(rule, h, v.node, v.rank, card, at, h.step, "rank"))
         elif rule.role is Role.CASCADE:
             _victim(ev, v, rule.fault, h.text, v.t(h.at), h.file, h.line, h.in_tail)
+    if scan.fallback_cascade is not None and v.rank not in ev.victims:
+        text, line, in_tail, at, file = scan.fallback_cascade
+        fault = "collective_timeout" if TIMEOUT_WORDS.search(text) else "peer_failure"
+        _victim(ev, v, fault, text, v.t(at) if at is not None else v.end_at, file, line, in_tail)
     for fid, n in scan.cascade_counts.items():
         rule = catalog.get(fid)
         if rule is not None and n > 3:
@@ -166,6 +163,9 @@ def _rank_evidence(ev: Evidence, job: JobView, v: RankView, catalog: Catalog, ma
 
 def _victim(ev: Evidence, v: RankView, fault: str, text: str, at: float | None, file: str | None, line: int | None, in_tail: bool) -> None:
     ev.victims.setdefault(v.rank, Counter())[fault] += 1
+    m = _RAN_FOR.search(text)
+    if m is not None and at is not None:
+        at -= int(m.group(1)) / 1000.0  # NCCL says how long it waited: order victims by when they blocked
     first = ev.cascade_first.get(v.rank)
     if first is None or (at is not None and (first[0] is None or at < first[0])):
         ev.cascade_first[v.rank] = (at, text, file, line, in_tail)

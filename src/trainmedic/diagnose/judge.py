@@ -18,6 +18,7 @@ from trainmedic.diagnose.evidence import TIMEOUT_WORDS, Evidence, RootEvidence, 
 from trainmedic.diagnose.outliers import metric_outlier
 from trainmedic.diagnose.scan import OtherScan
 from trainmedic.diagnose.views import JobView, RankView
+from trainmedic.logs.elastic import WorkerFailure
 from trainmedic.model import Action, Component, KnownFault, RankLocation, Role, Verdict
 from trainmedic.model import Evidence as Ev
 
@@ -72,7 +73,7 @@ def _order(e: RootEvidence) -> tuple[float, float]:
 
 def judge(job: JobView, ev: Evidence, others: list[OtherScan], catalog: Catalog) -> Judgement:
     n = len(job.ranks)
-    for step in (_by_roots, _by_exceptions, _by_silence, _by_launcher, _by_nan, _by_straggler, _by_stop):
+    for step in (_by_roots, _by_exceptions, _by_launcher, _by_silence, _by_nan, _by_straggler, _by_stop):
         j = step(job, ev, others, catalog, n)
         if j is not None:
             return j
@@ -215,41 +216,62 @@ def _victims_evidence(ev: Evidence, limit: int = 3) -> list[Ev]:
 
 
 def _by_silence(job: JobView, ev: Evidence, others: list[OtherScan], catalog: Catalog, n: int) -> Judgement | None:
-    if not ev.victims or not ev.silent or len(ev.silent) > max(1, n // 2):
+    """The culprit of a hang logs nothing while its peers time out; its own groups block first."""
+    if not ev.victims or not ev.silent:
         return None
     silent = set(ev.silent)
     by_node: dict[str, list[int]] = {}
     for r in silent:
         by_node.setdefault(job.ranks[r].node, []).append(r)
     whole = [nd for nd, rs in by_node.items() if len(rs) == len(job.nodes[nd].ranks) and len(rs) > 1]
-    first_cascade = min((c[0] for c in ev.cascade_first.values() if c[0] is not None), default=None)
-    if len(whole) == 1 and len(by_node[whole[0]]) * 2 > len(silent):
-        node = job.nodes[whole[0]]
-        ranks = sorted(node.ranks)
-        v0 = min((job.ranks[r] for r in ranks), key=lambda v: (v.last_step or 0, v.end_at or 0, v.rank))
-        ends = [k.end_at - node.offset for k in node.kernels if k.end_at is not None]
-        why = f"All {len(ranks)} ranks of {node.name} went silent while {len(ev.victims)} ranks elsewhere logged cascade errors"
-        if ends and first_cascade is not None and max(ends) < first_cascade:
-            why += f"; its kernel log also ends ({max(ends) - first_cascade:+.1f} s before the first cascade)"
-        elif not node.kernels:
-            why += "; it left no kernel log"
-        loc = _loc(job, v0)
-        evidence = [_last_step_evidence(v0, f"{node.name}: every rank silent after step {v0.last_step}")]
-        v = known_verdict(catalog, KnownFault.NODE_LOST, loc, 0.85, evidence + _victims_evidence(ev), why + ".")
-        return Judgement(v, "silent node", v0.end_at, set(ranks))
-    cands = sorted(silent, key=lambda r: _stop_key(job.ranks[r]))
+    if len(whole) == 1 and len(job.nodes) > 1:
+        return _lost_node(job, ev, catalog, job.nodes[whole[0]].name)
+    # Nodes in the order their first victim gave up: the culprit's own groups wait on it first.
+    first_cascade: dict[str, float] = {}
+    for r, c in ev.cascade_first.items():
+        nd = job.ranks[r].node
+        if c[0] is not None and (nd not in first_cascade or c[0] < first_cascade[nd]):
+            first_cascade[nd] = c[0]
+    order = sorted(by_node, key=lambda nd: (first_cascade.get(nd, float("inf")), nd))
+    # On that node, the culprit is the silent rank whose peers elsewhere (pipeline and data-parallel
+    # groups keep the same local slot on every node) blocked first; ranks the launcher killed are not.
+    slot_first: dict[int, float] = {}
+    for r, c in ev.cascade_first.items():
+        vr = job.ranks[r]
+        if vr.node != order[0] and c[0] is not None:
+            slot_first[vr.local_rank] = min(c[0], slot_first.get(vr.local_rank, float("inf")))
+    cands = sorted(
+        by_node[order[0]], key=lambda r: (slot_first.get(job.ranks[r].local_rank, float("inf")), _stop_key(job.ranks[r]))
+    )
     v0 = job.ranks[cands[0]]
     fault = _hang_or_crash(ev, v0.last_progress_at or v0.end_at)
-    conf = 0.9 if len(cands) == 1 else 0.65
+    conf = 0.9 if len(cands) == 1 else 0.6
     why = (
         f"Rank {v0.rank} logged nothing after step {v0.last_step} while {len(ev.victims)} other ranks logged "
-        f"cascade errors ({'timeouts waiting for it' if fault is KnownFault.HANG else 'its peers lost it'})."
+        f"cascade errors ({'timeouts waiting for it' if fault is KnownFault.HANG else 'its peers lost it'}); "
+        f"the first victims were its neighbours on {v0.node}."
     )
     if len(cands) > 1:
-        why += f" {len(cands)} ranks were silent; this one stopped first."
+        why += f" {len(cands)} ranks on {v0.node} were silent; this one stopped first."
     evidence = [_last_step_evidence(v0, f"rank {v0.rank}: last progress at step {v0.last_step}, then silence")]
     v = known_verdict(catalog, fault, _loc(job, v0), conf, evidence + _victims_evidence(ev), why)
     return Judgement(v, "silent among victims", v0.last_progress_at or v0.end_at, {v0.rank})
+
+
+def _lost_node(job: JobView, ev: Evidence, catalog: Catalog, name: str) -> Judgement:
+    node = job.nodes[name]
+    ranks = sorted(node.ranks)
+    v0 = min((job.ranks[r] for r in ranks), key=_stop_key)
+    first_cascade = min((c[0] for c in ev.cascade_first.values() if c[0] is not None), default=None)
+    why = f"All {len(ranks)} ranks of {name} went silent while {len(ev.victims)} ranks elsewhere logged cascade errors"
+    ends = [k.end_at - node.offset for k in node.kernels if k.end_at is not None]
+    if ends and first_cascade is not None and max(ends) < first_cascade:
+        why += f"; its kernel log ends {first_cascade - max(ends):.0f} s before the first cascade"
+    elif not node.kernels:
+        why += "; it left no kernel log"
+    evidence = [_last_step_evidence(v0, f"{name}: every rank silent after step {v0.last_step}")]
+    v = known_verdict(catalog, KnownFault.NODE_LOST, _loc(job, v0), 0.85, evidence + _victims_evidence(ev), why + ".")
+    return Judgement(v, "silent node", v0.last_progress_at or v0.end_at, set(ranks))
 
 
 def _last_step_evidence(v: RankView, fallback: str) -> Ev:
@@ -271,43 +293,58 @@ def _stop_key(v: RankView) -> tuple[float, float, float, int]:
 
 
 def _by_launcher(job: JobView, ev: Evidence, others: list[OtherScan], catalog: Catalog, n: int) -> Judgement | None:
+    stuck: list[tuple[int, OtherScan, int, int, str]] = []
+    failed: list[tuple[float, int, int, OtherScan, WorkerFailure]] = []
     for o in others:
         fails = o.launcher.failures
-        if not fails:
-            continue
-        pid_rank = {f.pid: f.rank for f in fails if f.pid is not None and f.rank is not None}
-        hung = [pid_rank.get(p) for p, _, _ in o.launcher.unkillable_pids]
-        hung_ranks = [r for r in hung if r is not None and r in job.ranks]
-        if len(hung_ranks) == 1:
-            v0 = job.ranks[hung_ranks[0]]
-            pid, line, text = o.launcher.unkillable_pids[hung.index(hung_ranks[0])]
-            v = known_verdict(
-                catalog, KnownFault.HANG, _loc(job, v0), 0.8,
-                [Ev(text, o.file, line, None, None), *_victims_evidence(ev)],
-                f"Rank {v0.rank} (pid {pid}) did not answer SIGTERM: it was stopped or hung when the job was torn down.",
-            )
-            return Judgement(v, "launcher: worker ignored SIGTERM", v0.last_progress_at, {v0.rank})
-        real = [f for f in fails if f.exitcode not in (0, -15)]
-        if not real:
-            continue
-        root = [f for f in real if f.root_cause] or real
-        first = min(root, key=lambda f: (f.at or float("inf"), f.line))
-        rank = first.rank
-        if rank is None:
-            rank = next((r for r, v in job.ranks.items() if v.local_rank == first.local_rank), None)
-        if rank is None or rank not in job.ranks:
-            continue
-        v0 = job.ranks[rank]
-        fault = KnownFault.CRASH if first.exitcode < 0 or not first.error_file else KnownFault.USER_EXCEPTION
-        sig = f"signal {-first.exitcode}" if first.exitcode < 0 else f"exit code {first.exitcode}"
+        pid_rank = {f.pid: _failure_rank(job, o, f) for f in fails if f.pid is not None}
+        for pid, line, text in o.launcher.unkillable_pids:
+            r = pid_rank.get(pid)
+            if r is not None and r in job.ranks:
+                stuck.append((r, o, pid, line, text))
+        offset = job.nodes[o.node].offset if o.node in job.nodes else 0.0
+        for f in fails:
+            # A worker whose own log shows cascade lines died of someone else's failure (NCCL's watchdog
+            # abort is SIGABRT); SIGTERM came from the launcher itself. Only the others can be first.
+            r = _failure_rank(job, o, f)
+            if f.exitcode in (0, -15) or r is None or r not in job.ranks or r in ev.victims:
+                continue
+            at = f.at - offset if f.at is not None else float("inf")
+            failed.append((at, 0 if f.root_cause else 1, r, o, f))
+    if len({s[0] for s in stuck}) == 1:
+        r, o, pid, line, text = stuck[0]
+        v0 = job.ranks[r]
         v = known_verdict(
-            catalog, fault, _loc(job, v0), 0.8,
-            [Ev(first.text, o.file, first.line, None, first.at), *_victims_evidence(ev)],
-            f"The launcher saw rank {rank} (local rank {first.local_rank}) fail first with {sig}; its own log "
-            "says nothing about why (killed from outside: OOM killer, a signal, a card that took the process down).",
+            catalog, KnownFault.HANG, _loc(job, v0), 0.8,
+            [Ev(text, o.file, line, None, None), *_victims_evidence(ev)],
+            f"Rank {r} (pid {pid}) did not answer SIGTERM: it was stopped or hung when the job was torn down.",
         )
-        return Judgement(v, "launcher: first failed worker", first.at, {rank})
-    return None
+        return Judgement(v, "launcher: worker ignored SIGTERM", v0.last_progress_at, {r})
+    if not failed:
+        return None
+    at, _, rank, o, first = min(failed, key=lambda x: (x[0], x[1], x[4].line))
+    v0 = job.ranks[rank]
+    fault = KnownFault.CRASH if first.exitcode < 0 or not first.error_file else KnownFault.USER_EXCEPTION
+    sig = f"signal {-first.exitcode}" if first.exitcode < 0 else f"exit code {first.exitcode}"
+    v = known_verdict(
+        catalog, fault, _loc(job, v0), 0.8,
+        [Ev(first.text, o.file, first.line, None, first.at), *_victims_evidence(ev)],
+        f"The launcher saw rank {rank} (local rank {first.local_rank}) fail first with {sig}; its own log "
+        "says nothing about why (killed from outside: OOM killer, a signal, a card that took the process down).",
+    )
+    return Judgement(v, "launcher: first failed worker", None if at == float("inf") else at, {rank})
+
+
+def _failure_rank(job: JobView, o: OtherScan, f: WorkerFailure) -> int | None:
+    """The global rank of a launcher's failed worker: its summary says it, else local rank on that node."""
+    if f.rank is not None:
+        return f.rank
+    node = o.node or (f.host if f.host in job.nodes else None)
+    nv = job.nodes.get(node) if node else None
+    pool = [job.ranks[r] for r in nv.ranks] if nv is not None else list(job.ranks.values())
+    if nv is None and len(job.nodes) > 1:
+        return None
+    return next((v.rank for v in pool if v.local_rank == f.local_rank), None)
 
 
 def _by_nan(job: JobView, ev: Evidence, others: list[OtherScan], catalog: Catalog, n: int) -> Judgement | None:

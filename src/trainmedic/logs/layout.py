@@ -104,7 +104,10 @@ def classify(path: str) -> FileRole:
         rank = int(m.group(1))
         return FileRole(path, Kind.RANK, rank=rank, group=f"{'/'.join(parts[:-1])}#rank{rank}")
     if lower.endswith((".log", ".txt", ".out", ".err", ".json")) or "." not in name:
-        return FileRole(path, Kind.OTHER)
+        # A per-node launcher log usually sits in a directory named after its node.
+        above = parts[-2] if len(parts) >= 2 else ""
+        generic = above.lower() in ("", "logs", "log", "output", "outputs", "launcher", "job") or looks_like_run_id(above)
+        return FileRole(path, Kind.OTHER, node=None if generic else above)
     return FileRole(path, Kind.SKIP)
 
 

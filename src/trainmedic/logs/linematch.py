@@ -42,7 +42,7 @@ class LineMatcher:
             self.misses += 1
             found = self.catalog.match_text(line)
             if len(self.cache) < _CACHE_LIMIT:
-                self.cache[key] = tuple(dict.fromkeys(m.rule for m in found))
+                self.cache[key] = tuple({id(m.rule): m.rule for m in found}.values())
             return [(m.rule, m.fields) for m in found]
         out: list[tuple[Rule, dict[str, str]]] = []
         for rule in rules:

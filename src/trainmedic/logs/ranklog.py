@@ -38,6 +38,14 @@ _NCCL_INIT = re.compile(
     r" cudaDev (?P<cuda>\d+)(?: nvmlDev (?P<nvml>\d+))? busId (?P<bus>[0-9a-fA-F]+).*Init COMPLETE",
     re.MULTILINE,
 )
+# A safety net for catalogs that lack collective-library rules: text that only ever follows a failure
+# elsewhere. The catalog's role=cascade rules come first; this is used only for lines no rule knows.
+FALLBACK_CASCADE = re.compile(
+    r"Connection closed by (?:remote )?peer|Connection reset by peer|Timed out waiting \d+ms|Broken pipe|"
+    r"collective operation timeout|remote process exit|communicator was aborted|Socket Timeout|"
+    r"ncclRemoteError|NCCL error: remote|heartbeat monitor|ProcessGroup\w* (?:timed out|abort)",
+    re.IGNORECASE,
+)
 _TRACEBACK = "Traceback (most recent call last)"
 _PY_EXC = re.compile(r"^\s*(?P<type>[A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit|Failure|Timeout))(?::\s*(?P<msg>.*))?$")
 _FATAL = re.compile(r"Fatal Python error: (?P<msg>.*)|(?P<sig>Segmentation fault|Aborted|Bus error|Killed)(?: \(core dumped\))?\s*$")
@@ -89,6 +97,8 @@ class RankScan:
     hits: list[Hit] = field(default_factory=list)
     cascade_counts: dict[str, int] = field(default_factory=dict)
     exception: PyException | None = None
+    fallback_cascade: tuple[str, int, bool, float | None, str] | None = None
+    """(text, line, in_tail, time, file) of the first cascade-looking line no catalog rule matched."""
     fatal: str | None = None
     lines_after_last_step: int = 0
     tail_offsets: dict[str, int] = field(default_factory=dict)
@@ -177,20 +187,34 @@ def scan_rank_text(
             rs.steps = samples
             rs.metrics = step_metrics([m.group("line") for m in steps])
         region_start = steps[0].start()
-    if _NAN_LOSS.search(tail):
-        for m in _STEP.finditer(tail):
-            if _NAN_LOSS.search(m.group("line")) and _valid_step_line(m.group("line"), year):
-                step = int(m.group("step"))
-                if rs.first_nan is None or step < rs.first_nan[0]:
-                    line_no = tail.count("\n", 0, m.start()) + 1
-                    rs.first_nan = (step, line_time(m.group("line"), year), m.group("line"), line_no, in_tail)
-                break
+    first_nan = _NAN_LOSS.search(tail)
+    if first_nan is not None:
+        _first_nan_step(rs, tail, tail.rfind("\n", 0, first_nan.start()) + 1, year, in_tail, file)
     _scan_region(rs, tail, region_start, steps[-1].end() if steps else 0, matcher, in_tail, year, file)
     for line in reversed(tail[-8192:].split("\n")[-60:]):
         at = line_time(line, year)
         if at is not None:
             rs.end_at = at if rs.end_at is None else max(rs.end_at, at)
             break
+
+
+def _first_nan_step(rs: RankScan, tail: str, start: int, year: int, in_tail: bool, file: str) -> None:
+    """The first step whose every step line on this rank shows a NaN/Inf loss. Ranks often log the
+    all-reduced loss (NaN everywhere at once) next to their own; only the rank's own number leads."""
+    per_step: dict[int, list[tuple[bool, re.Match[str]]]] = {}
+    for m in _STEP.finditer(tail, start):
+        line = m.group("line")
+        if not _LOSS.search(line) or not _valid_step_line(line, year):
+            continue
+        per_step.setdefault(int(m.group("step")), []).append((_NAN_LOSS.search(line) is not None, m))
+    for step in sorted(per_step):
+        lines = per_step[step]
+        if all(nan for nan, _ in lines):
+            m = lines[-1][1]
+            if rs.first_nan is None or step < rs.first_nan[0]:
+                line_no = tail.count("\n", 0, m.start()) + 1
+                rs.first_nan = (step, line_time(m.group("line"), year), m.group("line"), line_no, in_tail)
+            return
 
 
 def _scan_region(
@@ -210,7 +234,10 @@ def _scan_region(
         pos += len(line) + 1
         if not line:
             continue
-        for rule, fields in matcher.match(line):
+        found = matcher.match(line)
+        if not found and rs.fallback_cascade is None and pos > after_offset and FALLBACK_CASCADE.search(line):
+            rs.fallback_cascade = (line, line_no, in_tail, line_time(line, year), file)
+        for rule, fields in found:
             if rule.role is Role.CASCADE:
                 n = rs.cascade_counts.get(rule.id, 0)
                 rs.cascade_counts[rule.id] = n + 1
