@@ -23,10 +23,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from trainmedic.catalog import load_catalog  # noqa: E402
-from trainmedic.diagnose import diagnose  # noqa: E402
-from trainmedic.localize.cardmap import normalize_bus_id  # noqa: E402
-from trainmedic.logs.elastic import parse_launcher  # noqa: E402
+from trainmedic.catalog import load_catalog
+from trainmedic.diagnose import diagnose
+from trainmedic.localize.cardmap import normalize_bus_id
+from trainmedic.logs.elastic import parse_launcher
 
 SCENARIOS = ["line_fault", "silent_hang", "node_lost", "straggler", "nan", "user_exception", "double_fault", "crash_no_line"]
 LINE = {"line_fault", "double_fault", "user_exception"}
