@@ -15,6 +15,7 @@ from trainmedic.catalog import Catalog, Match, Rule
 from trainmedic.diagnose.scan import OtherScan
 from trainmedic.diagnose.views import JobView, RankView
 from trainmedic.localize.cardmap import normalize_bus_id
+from trainmedic.logs.elastic import WorkerFailure
 from trainmedic.logs.linematch import LineMatcher
 from trainmedic.logs.ranklog import FALLBACK_CASCADE, Hit
 from trainmedic.model import Card, Role
@@ -77,11 +78,21 @@ class Evidence:
     """rank -> (time, text, file, line, in_tail) of its first cascade line."""
     silent: list[int] = field(default_factory=list)
     fatal: dict[int, str] = field(default_factory=dict)
+    exits: dict[int, float] = field(default_factory=dict)
+    """rank -> when its process exited, from the launchers' records (shared clock)."""
 
 
 def gather(job: JobView, others: list[OtherScan], catalog: Catalog) -> Evidence:
     ev = Evidence()
     matcher = LineMatcher(catalog)
+    for o in others:
+        offset = job.nodes[o.node].offset if o.node in job.nodes else 0.0
+        for f in o.launcher.failures:
+            r = failure_rank(job, o, f)
+            if r is not None and f.at is not None:
+                # Summary entries stamp whole seconds; the glog "failed" line has microseconds.
+                at: float = f.at + (0.5 if f.at == int(f.at) else 0.0) - offset
+                ev.exits[r] = min(at, ev.exits.get(r, at))
     for v in job.ranks.values():
         _rank_evidence(ev, job, v, catalog, matcher)
     for nv in job.nodes.values():
@@ -95,6 +106,8 @@ def gather(job: JobView, others: list[OtherScan], catalog: Catalog) -> Evidence:
                 if card is None and rank is not None:
                     card = card_of(job, job.ranks[rank])
                 at = None if h.at is None else h.at - nv.offset
+                if at is not None and h.at == int(h.at):
+                    at += 0.5  # dmesg -T and journal stamps are whole seconds: take the middle
                 ev.roots.append(RootEvidence(rule, h, nv.name, rank, card, at, None, "kernel"))
     for o in others:
         for prefix_rank, h in o.hits:
@@ -120,7 +133,7 @@ def _rank_evidence(ev: Evidence, job: JobView, v: RankView, catalog: Catalog, ma
             continue
         if rule.role is Role.ROOT:
             card = card or card_of(job, v)
-            at = v.t(h.at) if h.at is not None else v.end_at
+            at = v.t(h.at) if h.at is not None else _untimed(ev, v)
             ev.roots.append(RootEvidence(rule, h, v.node, v.rank, card, at, h.step, "rank"))
         elif rule.role is Role.CASCADE:
             _victim(ev, v, rule.fault, h.text, v.t(h.at), h.file, h.line, h.in_tail)
@@ -159,6 +172,31 @@ def _rank_evidence(ev: Evidence, job: JobView, v: RankView, catalog: Catalog, ma
     if v.rank not in ev.victims and not scan.hits and scan.lines_after_last_step:
         # Unclassified output after the last step: victims of a catalog that lacks the line.
         pass
+
+
+def _untimed(ev: Evidence, v: RankView) -> float | None:
+    """When a line without a timestamp (a traceback's last line) was printed: just before the process
+    exited if a launcher saw that, else half a step after the rank's last timestamped line."""
+    if v.rank in ev.exits:
+        return ev.exits[v.rank] - 0.3
+    if v.end_at is None:
+        return None
+    times = [t for _, t in v.scan.steps if t is not None]
+    step_s = (times[-1] - times[0]) / (len(times) - 1) if len(times) > 1 else 0.0
+    return v.end_at + 0.5 * step_s
+
+
+def failure_rank(job: JobView, o: OtherScan, f: WorkerFailure) -> int | None:
+    """The global rank of a launcher's failed worker: its summary says it, else local rank on that node."""
+    if f.rank is not None:
+        return f.rank
+    node = o.node or (f.host if f.host in job.nodes else None)
+    nv = job.nodes.get(node) if node else None
+    if nv is None:
+        if len(job.nodes) > 1:
+            return None
+        return next((v.rank for v in job.ranks.values() if v.local_rank == f.local_rank), None)
+    return next((r for r in nv.ranks if job.ranks[r].local_rank == f.local_rank), None)
 
 
 def _victim(ev: Evidence, v: RankView, fault: str, text: str, at: float | None, file: str | None, line: int | None, in_tail: bool) -> None:

@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from trainmedic.catalog import Catalog
-from trainmedic.diagnose.evidence import TIMEOUT_WORDS, Evidence, RootEvidence, card_of
+from trainmedic.diagnose.evidence import TIMEOUT_WORDS, Evidence, RootEvidence, card_of, failure_rank
 from trainmedic.diagnose.outliers import metric_outlier
 from trainmedic.diagnose.scan import OtherScan
 from trainmedic.diagnose.views import JobView, RankView
@@ -107,6 +107,11 @@ def _by_roots(job: JobView, ev: Evidence, others: list[OtherScan], catalog: Cata
     widespread = {f for f, rs in by_fault_ranks.items() if len(rs) >= max(2, WIDESPREAD_SHARE * n)}
     if widespread:
         fault = max(widespread, key=lambda f: len(by_fault_ranks[f]))
+        if fault == str(KnownFault.NAN):
+            # NaN spreads through the all-reduce: each rank's own loss says who led.
+            nan = _by_nan(job, ev, others, catalog, n)
+            if nan is not None:
+                return nan
         group = [e for e in ev.roots if e.rule.fault == fault]
         comp = group[0].rule.component
         first_step = min((e.step for e in group if e.step is not None), default=None)
@@ -297,7 +302,7 @@ def _by_launcher(job: JobView, ev: Evidence, others: list[OtherScan], catalog: C
     failed: list[tuple[float, int, int, OtherScan, WorkerFailure]] = []
     for o in others:
         fails = o.launcher.failures
-        pid_rank = {f.pid: _failure_rank(job, o, f) for f in fails if f.pid is not None}
+        pid_rank = {f.pid: failure_rank(job, o, f) for f in fails if f.pid is not None}
         for pid, line, text in o.launcher.unkillable_pids:
             r = pid_rank.get(pid)
             if r is not None and r in job.ranks:
@@ -306,7 +311,7 @@ def _by_launcher(job: JobView, ev: Evidence, others: list[OtherScan], catalog: C
         for f in fails:
             # A worker whose own log shows cascade lines died of someone else's failure (NCCL's watchdog
             # abort is SIGABRT); SIGTERM came from the launcher itself. Only the others can be first.
-            r = _failure_rank(job, o, f)
+            r = failure_rank(job, o, f)
             if f.exitcode in (0, -15) or r is None or r not in job.ranks or r in ev.victims:
                 continue
             at = f.at - offset if f.at is not None else float("inf")
@@ -335,18 +340,6 @@ def _by_launcher(job: JobView, ev: Evidence, others: list[OtherScan], catalog: C
     return Judgement(v, "launcher: first failed worker", None if at == float("inf") else at, {rank})
 
 
-def _failure_rank(job: JobView, o: OtherScan, f: WorkerFailure) -> int | None:
-    """The global rank of a launcher's failed worker: its summary says it, else local rank on that node."""
-    if f.rank is not None:
-        return f.rank
-    node = o.node or (f.host if f.host in job.nodes else None)
-    nv = job.nodes.get(node) if node else None
-    pool = [job.ranks[r] for r in nv.ranks] if nv is not None else list(job.ranks.values())
-    if nv is None and len(job.nodes) > 1:
-        return None
-    return next((v.rank for v in pool if v.local_rank == f.local_rank), None)
-
-
 def _by_nan(job: JobView, ev: Evidence, others: list[OtherScan], catalog: Catalog, n: int) -> Judgement | None:
     nans = [v for v in job.ranks.values() if v.scan.first_nan is not None]
     if not nans:
@@ -354,6 +347,14 @@ def _by_nan(job: JobView, ev: Evidence, others: list[OtherScan], catalog: Catalo
     first = min(nans, key=lambda v: (v.scan.first_nan[0], v.t(v.scan.first_nan[1]) or float("inf"), v.rank))
     step, at, text, line, _ = first.scan.first_nan
     ties = sum(1 for v in nans if v.scan.first_nan[0] == step)
+    if ties >= max(2, WIDESPREAD_SHARE * n):
+        v = known_verdict(
+            catalog, KnownFault.NAN, None, 0.7,
+            [Ev(text, first.scan.files[-1] if first.scan.files else None, line, None, first.t(at))],
+            f"{ties} of {n} ranks computed a NaN/Inf loss at the same step ({step}): the model, data or "
+            "hyper-parameters (learning rate, loss scale), not one card.",
+        )
+        return Judgement(_replace(v, component=Component.USER, action=Action.CHECK_USER_CODE), "NaN on most ranks at once", first.t(at))
     conf = 0.85 if ties == 1 else max(0.3, 0.85 - 0.1 * ties)
     v = known_verdict(
         catalog, KnownFault.NAN, _loc(job, first), conf, [Ev(text, first.scan.files[-1] if first.scan.files else None, line, None, first.t(at))],

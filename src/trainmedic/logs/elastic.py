@@ -12,7 +12,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from trainmedic.logs.timestamps import parse_iso
+from trainmedic.logs.timestamps import find_year, line_time, parse_iso
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +93,7 @@ def parse_launcher(text: str, first_line: int = 1) -> LauncherLog:
     current: dict[str, str] | None = None
     cur_line = 0
     lines = text.split("\n")
+    year = find_year(text) or 1970
 
     def flush() -> None:
         if current and "rank" in current and "exitcode" in current:
@@ -104,7 +105,9 @@ def parse_launcher(text: str, first_line: int = 1) -> LauncherLog:
             m = _FAILED.search(line)
             if m is not None:
                 out.failures.append(
-                    WorkerFailure(int(m.group(2)), int(m.group(1)), int(m.group(3)), line=n, text=line.strip())
+                    WorkerFailure(
+                        int(m.group(2)), int(m.group(1)), int(m.group(3)), at=line_time(line, year), line=n, text=line.strip()
+                    )
                 )
             continue
         if "Unable to shutdown" in line:
