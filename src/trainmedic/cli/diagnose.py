@@ -6,10 +6,11 @@ from pathlib import Path
 
 import click
 
-from trainmedic.catalog import CatalogLoadError, load_catalog
+from trainmedic.catalog import CatalogLoadError
 from trainmedic.cli.output import emit_json, fail, is_terminal
 from trainmedic.diagnose import DiagnoseError
 from trainmedic.diagnose import diagnose as run_diagnosis
+from trainmedic.diagnose.catalog_cache import cached_catalog
 from trainmedic.diagnose.report import markdown, summary
 
 
@@ -25,7 +26,7 @@ def diagnose(path: Path, as_json: bool, report: Path | None, workers: int | None
     nodes' clocks, and names the culprit rank -> node -> card, the fault, the action and the evidence.
     """
     try:
-        catalog = load_catalog()
+        catalog = cached_catalog()
     except CatalogLoadError as e:
         fail(f"the fault catalog does not load: {e}", "run `trainmedic catalog check`")
     try:

@@ -91,7 +91,8 @@ def gather(job: JobView, others: list[OtherScan], catalog: Catalog) -> Evidence:
             r = failure_rank(job, o, f)
             if r is not None and f.at is not None:
                 # Summary entries stamp whole seconds; the glog "failed" line has microseconds.
-                at: float = f.at + (0.5 if f.at == int(f.at) else 0.0) - offset
+                t = float(f.at)
+                at = t + (0.5 if t == int(t) else 0.0) - offset
                 ev.exits[r] = min(at, ev.exits.get(r, at))
     for v in job.ranks.values():
         _rank_evidence(ev, job, v, catalog, matcher)
@@ -116,10 +117,9 @@ def gather(job: JobView, others: list[OtherScan], catalog: Catalog) -> Evidence:
                 continue
             v = job.ranks[prefix_rank]
             ev.roots.append(RootEvidence(rule, h, v.node, v.rank, card_of(job, v), v.end_at, v.last_step, "launcher"))
+    spoke = {r.rank for r in ev.roots if r.source == "rank"} | {e.rank for e in ev.exceptions}
     for v in job.ranks.values():
-        if v.rank not in ev.victims and v.rank not in ev.fatal and not any(
-            r.rank == v.rank for r in ev.roots if r.source == "rank"
-        ) and not any(e.rank == v.rank for e in ev.exceptions):
+        if v.rank not in ev.victims and v.rank not in ev.fatal and v.rank not in spoke:
             ev.silent.append(v.rank)
     return ev
 

@@ -16,9 +16,9 @@ from trainmedic.logs.elastic import ErrorFile, LauncherLog, parse_error_file, pa
 from trainmedic.logs.kernel import KernelScan, scan_kernel_text
 from trainmedic.logs.layout import FileRole, Kind, classify
 from trainmedic.logs.linematch import LineMatcher
-from trainmedic.logs.ranklog import Hit, RankScan, scan_rank_text
+from trainmedic.logs.ranklog import FALLBACK_CASCADE, Hit, RankScan, scan_rank_text
 from trainmedic.logs.reading import read_text
-from trainmedic.logs.timestamps import strip_prefix
+from trainmedic.logs.timestamps import find_year, strip_prefix
 from trainmedic.model import Role
 
 KERNEL_TAIL_BYTES = 4 * 1024 * 1024
@@ -78,6 +78,8 @@ class ScanResult:
 def discover(root: str) -> list[FileRole]:
     """Every regular file under `root`, classified by its path (sorted, so results are stable)."""
     out: list[FileRole] = []
+    root = root.rstrip(os.sep) or os.sep
+    cut = len(root) + 1
     stack = [root]
     while stack:
         d = stack.pop()
@@ -88,7 +90,8 @@ def discover(root: str) -> list[FileRole]:
                         if e.is_dir(follow_symlinks=False):
                             stack.append(e.path)
                         elif e.is_file():
-                            out.append(classify(os.path.relpath(e.path, root).replace(os.sep, "/")))
+                            rel = e.path[cut:]
+                            out.append(classify(rel if os.sep == "/" else rel.replace(os.sep, "/")))
                     except OSError:
                         continue
         except OSError:
@@ -103,7 +106,7 @@ _WORKER: dict[str, object] = {}
 def _matcher() -> LineMatcher:
     m = _WORKER.get("matcher")
     if m is None:
-        m = LineMatcher(_WORKER["catalog"])  # type: ignore[arg-type]
+        m = LineMatcher(_WORKER["catalog"], FALLBACK_CASCADE)  # type: ignore[arg-type]
         _WORKER["matcher"] = m
     return m  # type: ignore[return-value]
 
@@ -115,6 +118,7 @@ def _scan_unit(root: str, unit: object) -> tuple[object, int, list[tuple[str, st
         rs = RankScan()
         err = None
         nbytes = 0
+        year: int | None = None
         for role in unit.roles:
             rs.files.append(role.path)
             if role.kind is Kind.ERROR_FILE:
@@ -123,7 +127,8 @@ def _scan_unit(root: str, unit: object) -> tuple[object, int, list[tuple[str, st
             else:
                 t = read_text(os.path.join(root, role.path), role.path)
                 if t.tail or t.head:
-                    scan_rank_text(rs, t.head, t.tail, matcher, t.whole, role.path)
+                    year = year or find_year(t.head or t.tail)
+                    scan_rank_text(rs, t.head, t.tail, matcher, t.whole, role.path, year)
                 if not t.whole:
                     rs.tail_offsets[role.path] = t.tail_offset
             nbytes += t.bytes_read
@@ -181,6 +186,8 @@ def units_of(roles: list[FileRole]) -> tuple[list[object], int]:
                 u = groups[r.group] = RankUnit(r.group, [])
                 units.append(u)
             u.roles.append(r)
+            if len(u.roles) > 1:  # stdout first: it has the full dates that complete stderr's glog stamps
+                u.roles.sort(key=lambda x: (not x.path.endswith("stdout.log"), x.path))
         else:
             units.append(r)
     return units, skipped

@@ -37,7 +37,7 @@ class KernelScan:
 def scan_kernel_text(file: str, tail: str, matcher: LineMatcher, whole: bool, head: str = "") -> KernelScan:
     """Scan a kernel log's tail (every line goes through the catalog, cached)."""
     ks = KernelScan(file)
-    year = find_year(head or tail) or 1970
+    year = find_year(head or tail, dmesg=True) or 1970
     lines = tail.split("\n")
     ks.lines = len(lines)
     m = _JOURNAL_HOST.match(lines[0]) if lines else None

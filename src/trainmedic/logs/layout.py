@@ -10,7 +10,6 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 
 
 class Kind(enum.StrEnum):
@@ -58,15 +57,14 @@ def looks_like_run_id(name: str) -> bool:
 
 def classify(path: str) -> FileRole:
     """The role of one file, given its path relative to the job directory (POSIX separators)."""
-    p = PurePosixPath(path)
-    name = p.name
+    parts = tuple(x for x in path.split("/") if x)
+    name = parts[-1] if parts else ""
     lower = name.lower()
-    parts = p.parts
     if name in _SKIP_NAMES or lower.endswith((".pt", ".pth", ".ckpt", ".safetensors", ".bin", ".npy", ".gz", ".tar")):
         # truth.json is the simulator's answer key: a diagnosis must never read it.
         return FileRole(path, Kind.SKIP)
     # torchrun --log-dir: .../<node or run id>/attempt_N/<local_rank>/{stdout.log,stderr.log,error.json}
-    if len(parts) >= 3 and parts[-2].isdigit() and _ATTEMPT.match(parts[-3]):
+    if len(parts) >= 3 and parts[-2].isdigit() and parts[-3].startswith("attempt_") and _ATTEMPT.match(parts[-3]):
         attempt = int(_ATTEMPT.match(parts[-3]).group(1))  # type: ignore[union-attr]
         local = int(parts[-2])
         above = parts[-4] if len(parts) >= 4 else None

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 
 from trainmedic.catalog import Catalog, Rule
+from trainmedic.model import Role
 
 # Leading noise that differs between ranks but not between meanings: rank/CRI prefixes, timestamps,
 # glog headers ("E1127 12:23:53.083000 4586 file.cpp:67]"), dmesg stamps, journal host fields.
@@ -22,31 +23,76 @@ _KEY = re.compile(
     r"|\[\s*\d+\.\d+\]\s*"
     r"|\w{3} +\d+ [\d:]+ \S+ kernel:\s*)?"
 )
+_DIGIT_RUN = re.compile(r"\d+")
+_QUANTIFIER = re.compile(r"\{\d*,?\d*\}|\[[^\]]*\]|\\[dDwWsSbB]")
 _CACHE_LIMIT = 100_000
+
+
+_DIGITS = str.maketrans("0123456789", "##########")
 
 
 @dataclass(slots=True)
 class LineMatcher:
-    """Wraps a catalog; `match(line)` gives (rule, fields) for every rule that matches the line."""
+    """Wraps a catalog; `match(line)` gives (rule, fields) for every rule that matches the line.
+
+    The cache key is the line without prefix and timestamp, every digit replaced by '#'. Two lines
+    with one key differ only in digits, so a rule whose patterns only say "some digits here" meets
+    both alike; rules that spell out numbers (Xid 79, CANN 507xxx) are always re-tried on hits.
+    """
 
     catalog: Catalog
-    cache: dict[str, tuple[Rule, ...]] = field(default_factory=dict)
+    flag: re.Pattern[str] | None = None
+    """An extra pattern whose verdict per line is cached along (diagnose's fallback cascade phrases)."""
+    cache: dict[str, tuple[tuple[Rule, ...], bool]] = field(default_factory=dict)
     lookups: int = 0
     misses: int = 0
+    _numeric: tuple[tuple[Rule, tuple[str, ...]], ...] = ()
+    _runs: dict[int, tuple[str, ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        numeric = []
+        for rule in self.catalog.rules:
+            runs = {r for p in rule.patterns for r in _DIGIT_RUN.findall(_QUANTIFIER.sub(" ", p.pattern))}
+            if any(len(r) >= 2 or r not in "01" for r in runs):
+                numeric.append((rule, tuple(lit.translate(_DIGITS) for lit in rule.literals)))
+                self._runs[id(rule)] = tuple(runs)
+        self._numeric = tuple(numeric)
+
+    def key(self, line: str) -> str:
+        """The line as the cache sees it: no prefix, no timestamp, digits blanked."""
+        return line[_KEY.match(line).end() :].translate(_DIGITS)  # type: ignore[union-attr]  # matches empty
 
     def match(self, line: str) -> list[tuple[Rule, dict[str, str]]]:
+        return self.match_flagged(line)[0]
+
+    def match_flagged(self, line: str) -> tuple[list[tuple[Rule, dict[str, str]]], bool]:
+        """The rules that match `line` and whether `flag` matches it (False without a flag)."""
         self.lookups += 1
-        key = line[_KEY.match(line).end() :]  # type: ignore[union-attr]  # the pattern matches empty
-        rules = self.cache.get(key)
-        if rules is None:
+        key = self.key(line)
+        entry = self.cache.get(key)
+        if entry is None:
             self.misses += 1
             found = self.catalog.match_text(line)
+            flagged = bool(self.flag is not None and not found and self.flag.search(line))
+            rules = {id(m.rule): m.rule for m in found}
+            for rule, lits in self._numeric:
+                if not lits or any(lit in key for lit in lits):
+                    rules.setdefault(id(rule), rule)
             if len(self.cache) < _CACHE_LIMIT:
-                self.cache[key] = tuple({id(m.rule): m.rule for m in found}.values())
-            return [(m.rule, m.fields) for m in found]
+                self.cache[key] = (tuple(rules.values()), flagged)
+            return [(m.rule, m.fields) for m in found], flagged
+        candidates, flagged = entry
         out: list[tuple[Rule, dict[str, str]]] = []
-        for rule in rules:
-            fields = rule.search(line)
-            if fields is not None:
-                out.append((rule, fields))
-        return out
+        for rule in candidates:
+            runs = self._runs.get(id(rule))
+            if runs is not None:
+                if not any(r in line for r in runs):
+                    continue  # the number this rule names is not in the line
+                found_fields = rule.search(line)
+            elif rule.role is Role.ROOT:
+                found_fields = rule.search(line)  # roots carry fields (bus id, code) worth the search
+            else:
+                found_fields = {}  # digit-blind cascade/info rule: matched the twin line, matches this
+            if found_fields is not None:
+                out.append((rule, found_fields))
+        return out, flagged

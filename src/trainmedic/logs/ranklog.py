@@ -21,6 +21,8 @@ _STEP = re.compile(
     r"^(?P<line>.*?\b(?:global[_ ]?)?(?:step|iter(?:ation)?)\b['\"]?[\s:=#\[]*(?P<step>\d+)\b.*)$",
     re.MULTILINE | re.IGNORECASE,
 )
+# The keyword alone, to find candidate lines fast (the full pattern then reads the line found).
+_STEP_WORD = re.compile(r"\b(?:step|iter(?:ation)?)\b['\"]?[ \t:=#\[]*\d", re.IGNORECASE)
 _EXC_LINE = re.compile(r"^\s*(?:[\w.]+\.)?\w*(?:Error|Exception)\b")
 _LOSS = re.compile(r"\bloss\b", re.IGNORECASE)
 _NAN_LOSS = re.compile(r"\bloss\b['\"]?[\s:=]*[-+]?(?:nan|inf)\b", re.IGNORECASE)
@@ -116,17 +118,31 @@ def _valid_step_line(line: str, year: int) -> bool:
 
 def last_step_lines(text: str, year: int, want: int = 4) -> list[re.Match[str]]:
     """The last `want` step lines in `text` (oldest first), searching backwards in growing windows."""
-    window = 4096
-    n = len(text)
-    while True:
-        start = max(0, n - window)
+    window = 1024
+    end = len(text)
+    found: list[re.Match[str]] = []
+    while end > 0 and len(found) < want:
+        start = max(0, end - window)
         if start:
-            nl = text.rfind("\n", 0, start)
-            start = nl + 1
-        found = [m for m in _STEP.finditer(text, start) if _valid_step_line(m.group("line"), year)]
-        if len(found) >= want or start == 0:
-            return found[-want:]
+            start = text.rfind("\n", 0, start) + 1
+        starts = []
+        for m in _STEP_WORD.finditer(text, start, end):
+            ls = text.rfind("\n", 0, m.start()) + 1
+            if not starts or starts[-1] != ls:
+                starts.append(ls)
+        for ls in reversed(starts):
+            m2 = _STEP.match(text, ls)
+            if m2 is not None and m2.end() <= end and _valid_step_line(m2.group("line"), year):
+                found.append(m2)
+                if len(found) >= want:
+                    break
+        end = start
         window *= 4
+    found.reverse()
+    return found
+
+
+_GATES = {"rank": "RANK", "local_rank": "LOCAL_RANK", "world_size": "WORLD_SIZE", "visible": "VISIBLE_DEVICES"}
 
 
 def identity(text: str) -> dict[str, str]:
@@ -134,16 +150,22 @@ def identity(text: str) -> dict[str, str]:
     devices, and from NCCL's "Init COMPLETE" line the bus id and CUDA device."""
     out: dict[str, str] = {}
     for key, rx in _IDENTITY.items():
+        gate = _GATES.get(key)
+        if gate is not None and gate not in text:
+            continue  # a plain substring test is far cheaper than a regex that finds nothing
         m = rx.search(text)
         if m is not None:
             out[key] = m.group(1)
-    m = _NCCL_INIT.search(text)
-    if m is not None:
-        out["nccl_host"] = m.group("host")
-        out["nccl_rank"] = m.group("rank")
-        out["cuda_dev"] = m.group("cuda")
-        out["bus_id"] = m.group("bus")
-        out["world_size"] = out.get("world_size", m.group("n"))
+    at = text.find("Init COMPLETE")
+    if at >= 0:
+        line = text[text.rfind("\n", 0, at) + 1 : at + 20]
+        m = _NCCL_INIT.search(line)
+        if m is not None:
+            out["nccl_host"] = m.group("host")
+            out["nccl_rank"] = m.group("rank")
+            out["cuda_dev"] = m.group("cuda")
+            out["bus_id"] = m.group("bus")
+            out["world_size"] = out.get("world_size", m.group("n"))
     return out
 
 
@@ -170,13 +192,12 @@ def scan_rank_text(
     rs: RankScan, head: str, tail: str, matcher: LineMatcher, whole: bool, file: str, year: int | None = None
 ) -> None:
     """Add one file's head/tail to `rs` (a rank may have stdout, stderr and more)."""
-    year = year or find_year(head or tail[:65536]) or find_year(tail[-65536:]) or 1970
-    ident = identity(head or tail[:65536])
+    year = year or find_year(head or tail) or 1970
+    ident = identity((head or tail)[:16384])
     for k, v in ident.items():
         rs.identity.setdefault(k, v)
     in_tail = not whole
     steps = last_step_lines(tail, year)
-    region_start = 0
     if steps:
         samples = [(int(m.group("step")), line_time(m.group("line"), year)) for m in steps]
         last_step, last_at = samples[-1]
@@ -186,11 +207,11 @@ def scan_rank_text(
             rs.last_step_line = (file, tail.count("\n", 0, last.start()) + 1, in_tail, last.group("line"))
             rs.steps = samples
             rs.metrics = step_metrics([m.group("line") for m in steps])
-        region_start = steps[0].start()
-    first_nan = _NAN_LOSS.search(tail)
+    low = tail.lower()
+    first_nan = _NAN_LOSS.search(tail) if ("nan" in low or "inf" in low) else None
     if first_nan is not None:
         _first_nan_step(rs, tail, tail.rfind("\n", 0, first_nan.start()) + 1, year, in_tail, file)
-    _scan_region(rs, tail, region_start, steps[-1].end() if steps else 0, matcher, in_tail, year, file)
+    _scan_region(rs, tail, steps, matcher, in_tail, year, file)
     for line in reversed(tail[-8192:].split("\n")[-60:]):
         at = line_time(line, year)
         if at is not None:
@@ -218,24 +239,40 @@ def _first_nan_step(rs: RankScan, tail: str, start: int, year: int, in_tail: boo
 
 
 def _scan_region(
-    rs: RankScan, tail: str, start: int, after_last: int, matcher: LineMatcher, in_tail: bool, year: int, file: str
+    rs: RankScan,
+    tail: str,
+    steps: list[re.Match[str]],
+    matcher: LineMatcher,
+    in_tail: bool,
+    year: int,
+    file: str,
 ) -> None:
-    """Catalog hits, the Python exception and fatal signals in the lines from `start` to the end."""
+    """Catalog hits, the Python exception and fatal signals from the second-to-last step line to the
+    end. Step lines themselves and traceback frames are not matched (NaN onset is read separately)."""
+    start = steps[-2].start() if len(steps) >= 2 else (steps[0].start() if steps else 0)
+    step_at = {m.start() - start: int(m.group("step")) for m in steps if m.start() >= start}
+    after_offset = (steps[-1].end() - start) if steps else -1
     first_line = tail.count("\n", 0, start) + 1
     region = tail[start:]
-    step = rs.last_step
+    step = int(steps[-2].group("step")) if len(steps) >= 2 else rs.last_step
     in_traceback = False
-    after_offset = after_last - start
     pos = 0
     for i, line in enumerate(region.split("\n")):
         line_no = first_line + i
-        if pos >= after_offset and line.strip():
-            rs.lines_after_last_step += 1
+        here = pos
         pos += len(line) + 1
+        if here in step_at:
+            step = step_at[here]
+            continue
         if not line:
             continue
-        found = matcher.match(line)
-        if not found and rs.fallback_cascade is None and pos > after_offset and FALLBACK_CASCADE.search(line):
+        if here > after_offset:
+            rs.lines_after_last_step += 1
+        body, _, _ = strip_prefix(line)
+        if in_traceback and body[:1] in (" ", "\t"):
+            continue  # a traceback frame: file names and code, never the fault itself
+        found, cascade_like = matcher.match_flagged(line)
+        if cascade_like and rs.fallback_cascade is None and here > after_offset:
             rs.fallback_cascade = (line, line_no, in_tail, line_time(line, year), file)
         for rule, fields in found:
             if rule.role is Role.CASCADE:
@@ -250,8 +287,7 @@ def _scan_region(
             in_traceback = True
             continue
         if in_traceback:
-            body, _, _ = strip_prefix(line)
-            if body.startswith((" ", "\t")) or not body:
+            if not body:
                 continue
             m = _PY_EXC.match(body)
             if m is not None:
@@ -261,7 +297,6 @@ def _scan_region(
                 in_traceback = False
             continue
         if "Fatal Python error" in line or "fault" in line or "Abort" in line or "Killed" in line:
-            body, _, _ = strip_prefix(line)
             f = _FATAL.search(body)
             if f is not None and rs.fatal is None:
                 rs.fatal = (f.group("msg") or f.group("sig") or "").strip()

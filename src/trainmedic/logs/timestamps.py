@@ -120,12 +120,15 @@ def uptime_stamp(line: str) -> float | None:
     return int(m.group(1)) + _frac(m.group(2)) if m else None
 
 
-_YEAR = re.compile(r"\b(20\d\d)-\d\d-\d\d[ T_]\d\d:\d\d|\b\w{3} \w{3} +\d{1,2} \d\d:\d\d:\d\d (20\d\d)\]")
+_YEAR_ISO = re.compile(r"(?<!\d)(20\d\d)-[01]\d-[0-3]\d[ T_]\d\d:\d\d")
+_YEAR_DMESG = re.compile(r"\w{3} \w{3} +\d{1,2} \d\d:\d\d:\d\d (20\d\d)\]")
 
 
-def find_year(text: str) -> int | None:
-    """The year of the first full date in `text` (to complete glog and syslog stamps), else None."""
-    m = _YEAR.search(text)
-    if m is None:
-        return None
-    return int(m.group(1) or m.group(2))
+def find_year(text: str, limit: int = 16384, dmesg: bool = False) -> int | None:
+    """The year of the first full date in the first `limit` characters of `text` (to complete
+    glog and syslog stamps), else None. `dmesg` also reads `dmesg -T` stamps (kernel logs)."""
+    part = text[:limit]
+    m = _YEAR_ISO.search(part)
+    if m is None and dmesg:
+        m = _YEAR_DMESG.search(part)
+    return int(m.group(1)) if m else None
