@@ -106,10 +106,10 @@ def gather(job: JobView, others: list[OtherScan], catalog: Catalog) -> Evidence:
                 rank = rank_of_card(job, nv.name, card, h.fields.get("bus_id"))
                 if card is None and rank is not None:
                     card = card_of(job, job.ranks[rank])
-                at = None if h.at is None else h.at - nv.offset
-                if at is not None and h.at == int(h.at):
-                    at += 0.5  # dmesg -T and journal stamps are whole seconds: take the middle
-                ev.roots.append(RootEvidence(rule, h, nv.name, rank, card, at, None, "kernel"))
+                kat = None if h.at is None else h.at - nv.offset
+                if kat is not None and h.at == int(kat + nv.offset):
+                    kat += 0.5  # dmesg -T and journal stamps are whole seconds: take the middle
+                ev.roots.append(RootEvidence(rule, h, nv.name, rank, card, kat, None, "kernel"))
     for o in others:
         for prefix_rank, h in o.hits:
             rule = catalog.get(h.rule)

@@ -19,6 +19,7 @@ from trainmedic.diagnose.outliers import metric_outlier
 from trainmedic.diagnose.scan import OtherScan
 from trainmedic.diagnose.views import JobView, RankView
 from trainmedic.logs.elastic import WorkerFailure
+from trainmedic.logs.ranklog import step_metrics
 from trainmedic.model import Action, Component, KnownFault, RankLocation, Role, Verdict
 from trainmedic.model import Evidence as Ev
 
@@ -366,7 +367,7 @@ def _by_nan(job: JobView, ev: Evidence, others: list[OtherScan], catalog: Catalo
 
 
 def _by_straggler(job: JobView, ev: Evidence, others: list[OtherScan], catalog: Catalog, n: int) -> Judgement | None:
-    found = metric_outlier({r: v.scan.metrics for r, v in job.ranks.items()})
+    found = metric_outlier({r: step_metrics(v.scan.step_lines) for r, v in job.ranks.items()})
     if found is None:
         return None
     rank, metric, value, median, z = found

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import re
+from functools import lru_cache
 from dataclasses import dataclass
 
 
@@ -50,6 +51,7 @@ _SKIP_NAMES = {"truth.json", "index.json"}
 _RUN_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|^none_|^torchelastic_")
 
 
+@lru_cache(maxsize=65536)
 def looks_like_run_id(name: str) -> bool:
     """True for torchrun's job-level log sub-directory names (run id plus a random suffix)."""
     return bool(_RUN_ID.search(name))
@@ -57,7 +59,7 @@ def looks_like_run_id(name: str) -> bool:
 
 def classify(path: str) -> FileRole:
     """The role of one file, given its path relative to the job directory (POSIX separators)."""
-    parts = tuple(x for x in path.split("/") if x)
+    parts = tuple(path.strip("/").split("/"))
     name = parts[-1] if parts else ""
     lower = name.lower()
     if name in _SKIP_NAMES or lower.endswith((".pt", ".pth", ".ckpt", ".safetensors", ".bin", ".npy", ".gz", ".tar")):

@@ -44,6 +44,8 @@ class LineMatcher:
     flag: re.Pattern[str] | None = None
     """An extra pattern whose verdict per line is cached along (diagnose's fallback cascade phrases)."""
     cache: dict[str, tuple[tuple[Rule, ...], bool]] = field(default_factory=dict)
+    exact: dict[str, tuple[list[tuple[Rule, dict[str, str]]], bool]] = field(default_factory=dict)
+    """Lines seen before, digits and all (kernel noise, identical traceback lines): answers as they were."""
     lookups: int = 0
     misses: int = 0
     _numeric: tuple[tuple[Rule, tuple[str, ...]], ...] = ()
@@ -58,6 +60,10 @@ class LineMatcher:
                 self._runs[id(rule)] = tuple(runs)
         self._numeric = tuple(numeric)
 
+    def names_numbers(self, rule: Rule) -> bool:
+        """True for a rule whose patterns spell out numbers (so digit-twin lines may differ)."""
+        return id(rule) in self._runs
+
     def key(self, line: str) -> str:
         """The line as the cache sees it: no prefix, no timestamp, digits blanked."""
         return line[_KEY.match(line).end() :].translate(_DIGITS)  # type: ignore[union-attr]  # matches empty
@@ -68,7 +74,16 @@ class LineMatcher:
     def match_flagged(self, line: str) -> tuple[list[tuple[Rule, dict[str, str]]], bool]:
         """The rules that match `line` and whether `flag` matches it (False without a flag)."""
         self.lookups += 1
-        key = self.key(line)
+        body = line[_KEY.match(line).end() :]  # type: ignore[union-attr]  # the pattern matches empty
+        seen = self.exact.get(body)
+        if seen is not None:
+            return seen
+        result = self._match(line, body.translate(_DIGITS))
+        if len(self.exact) < _CACHE_LIMIT:
+            self.exact[body] = result
+        return result
+
+    def _match(self, line: str, key: str) -> tuple[list[tuple[Rule, dict[str, str]]], bool]:
         entry = self.cache.get(key)
         if entry is None:
             self.misses += 1

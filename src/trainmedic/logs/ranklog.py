@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from trainmedic.catalog import Rule
 from trainmedic.logs.linematch import LineMatcher
 from trainmedic.logs.timestamps import find_year, line_time, strip_prefix
 from trainmedic.model import Role
@@ -21,12 +22,9 @@ _STEP = re.compile(
     r"^(?P<line>.*?\b(?:global[_ ]?)?(?:step|iter(?:ation)?)\b['\"]?[\s:=#\[]*(?P<step>\d+)\b.*)$",
     re.MULTILINE | re.IGNORECASE,
 )
-# The keyword alone, to find candidate lines fast (the full pattern then reads the line found).
-_STEP_WORD = re.compile(r"\b(?:step|iter(?:ation)?)\b['\"]?[ \t:=#\[]*\d", re.IGNORECASE)
 _EXC_LINE = re.compile(r"^\s*(?:[\w.]+\.)?\w*(?:Error|Exception)\b")
 _LOSS = re.compile(r"\bloss\b", re.IGNORECASE)
 _NAN_LOSS = re.compile(r"\bloss\b['\"]?[\s:=]*[-+]?(?:nan|inf)\b", re.IGNORECASE)
-_METRIC = re.compile(r"([A-Za-z][\w/%.-]*?)['\"]?(?:\s*[:=]\s*|\s+)(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)(?:\s*(ms|s)\b)?")
 _IDENTITY = {
     "rank": re.compile(r"(?<![\w.])RANK[=:][ \t]*(\d+)"),
     "local_rank": re.compile(r"\bLOCAL_RANK[=:][ \t]*(\d+)"),
@@ -95,7 +93,8 @@ class RankScan:
     """(file, line, in_tail, text) of the last step line."""
     end_at: float | None = None
     first_nan: tuple[int, float | None, str, int, bool] | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
+    step_lines: list[str] = field(default_factory=list)
+    """The last step lines as written (their numbers feed the straggler search, read only if needed)."""
     hits: list[Hit] = field(default_factory=list)
     cascade_counts: dict[str, int] = field(default_factory=dict)
     exception: PyException | None = None
@@ -116,28 +115,25 @@ def _valid_step_line(line: str, year: int) -> bool:
     return line_time(line, year) is not None or _LOSS.search(body) is not None
 
 
+_STEP_WORDS = ("step", "Step", "STEP", "iter", "Iter", "ITER")
+
+
 def last_step_lines(text: str, year: int, want: int = 4) -> list[re.Match[str]]:
-    """The last `want` step lines in `text` (oldest first), searching backwards in growing windows."""
-    window = 1024
-    end = len(text)
+    """The last `want` step lines in `text` (oldest first), found backwards from the end."""
     found: list[re.Match[str]] = []
-    while end > 0 and len(found) < want:
-        start = max(0, end - window)
-        if start:
-            start = text.rfind("\n", 0, start) + 1
-        starts = []
-        for m in _STEP_WORD.finditer(text, start, end):
-            ls = text.rfind("\n", 0, m.start()) + 1
-            if not starts or starts[-1] != ls:
-                starts.append(ls)
-        for ls in reversed(starts):
-            m2 = _STEP.match(text, ls)
-            if m2 is not None and m2.end() <= end and _valid_step_line(m2.group("line"), year):
-                found.append(m2)
-                if len(found) >= want:
-                    break
-        end = start
-        window *= 4
+    last = {w: text.rfind(w) for w in _STEP_WORDS}
+    while len(found) < want:
+        pos = max(last.values())
+        if pos < 0:
+            break
+        ls = text.rfind("\n", 0, pos) + 1
+        le = text.find("\n", pos)
+        m = _STEP.match(text, ls, le if le >= 0 else len(text))
+        if m is not None and _valid_step_line(m.group("line"), year):
+            found.append(m)
+        for w, p in last.items():
+            if p >= ls:
+                last[w] = text.rfind(w, 0, ls)
     found.reverse()
     return found
 
@@ -169,33 +165,44 @@ def identity(text: str) -> dict[str, str]:
     return out
 
 
+def _number(tok: str) -> float | None:
+    scale = 1.0
+    if tok.endswith("ms"):
+        tok = tok[:-2]
+    elif tok.endswith("s") and tok[:-1].replace(".", "", 1).isdigit():
+        tok, scale = tok[:-1], 1000.0
+    try:
+        return float(tok.rstrip(",;")) * scale
+    except ValueError:
+        return None
+
+
 def step_metrics(lines: list[str]) -> dict[str, float]:
-    """Numeric fields of step lines (median over the lines given), minus step counters."""
+    """Numeric fields of step lines ("name value", "name=value", "name: value"; seconds as ms),
+    median over the lines given, minus step counters and the loss."""
     values: dict[str, list[float]] = {}
     for line in lines:
         body, _, _ = strip_prefix(line)
-        for name, val, unit in _METRIC.findall(body):
-            key = name.lower().strip("'\"")
-            if key in _SKIP_METRICS or key.isdigit():
+        toks = body.replace("=", " ").replace(": ", " ").split()
+        for i in range(len(toks) - 1):
+            name = toks[i].strip("'\",:{}|").lower()
+            if not name or not name[0].isalpha() or name in _SKIP_METRICS:
                 continue
-            try:
-                v = float(val)
-            except ValueError:
-                continue
-            if unit == "s":
-                v *= 1000.0
-            values.setdefault(key, []).append(v)
+            v = _number(toks[i + 1])
+            if v is not None:
+                values.setdefault(name, []).append(v)
     return {k: sorted(v)[len(v) // 2] for k, v in values.items()}
 
 
 def scan_rank_text(
     rs: RankScan, head: str, tail: str, matcher: LineMatcher, whole: bool, file: str, year: int | None = None
 ) -> None:
-    """Add one file's head/tail to `rs` (a rank may have stdout, stderr and more)."""
+    """Add one file's head/tail to `rs` (a rank may have stdout, stderr and more; pass the one with
+    step lines first, so the others are read only after that rank's last step)."""
     year = year or find_year(head or tail) or 1970
-    ident = identity((head or tail)[:16384])
-    for k, v in ident.items():
-        rs.identity.setdefault(k, v)
+    if "rank" not in rs.identity or "host" not in rs.identity:
+        for k, v in identity((head or tail)[:16384]).items():
+            rs.identity.setdefault(k, v)
     in_tail = not whole
     steps = last_step_lines(tail, year)
     if steps:
@@ -206,17 +213,39 @@ def scan_rank_text(
             last = steps[-1]
             rs.last_step_line = (file, tail.count("\n", 0, last.start()) + 1, in_tail, last.group("line"))
             rs.steps = samples
-            rs.metrics = step_metrics([m.group("line") for m in steps])
-    low = tail.lower()
-    first_nan = _NAN_LOSS.search(tail) if ("nan" in low or "inf" in low) else None
-    if first_nan is not None:
-        _first_nan_step(rs, tail, tail.rfind("\n", 0, first_nan.start()) + 1, year, in_tail, file)
-    _scan_region(rs, tail, steps, matcher, in_tail, year, file)
+            rs.step_lines = [m.group("line") for m in steps[-2:]]
+        if any(_NAN_LOSS.search(m.group("line")) for m in steps):
+            # A NaN loss stays NaN: the last steps show it, the onset may be far back.
+            first_nan = _NAN_LOSS.search(tail)
+            if first_nan is not None:
+                _first_nan_step(rs, tail, tail.rfind("\n", 0, first_nan.start()) + 1, year, in_tail, file)
+        start = steps[-2].start() if len(steps) >= 2 else steps[0].start()
+    else:
+        start = _after(tail, rs.last_step_at, year)
+    _scan_region(rs, tail, start, steps, matcher, in_tail, year, file)
     for line in reversed(tail[-8192:].split("\n")[-60:]):
         at = line_time(line, year)
         if at is not None:
             rs.end_at = at if rs.end_at is None else max(rs.end_at, at)
             break
+
+
+def _after(tail: str, when: float | None, year: int, max_chars: int = 65536) -> int:
+    """Where the lines after `when` begin in a file without step lines (stderr next to a stdout
+    that has them): walk back from the end to the first line stamped before `when`."""
+    floor = max(0, len(tail) - max_chars)
+    if floor:
+        floor = tail.find("\n", floor) + 1
+    if when is None:
+        return floor
+    end = len(tail)
+    while end > floor:
+        ls = tail.rfind("\n", floor, end - 1) + 1 if end - 1 > floor else floor
+        at = line_time(tail[ls:end], year)
+        if at is not None and at < when - 1.0:
+            return end
+        end = ls
+    return floor
 
 
 def _first_nan_step(rs: RankScan, tail: str, start: int, year: int, in_tail: bool, file: str) -> None:
@@ -238,43 +267,59 @@ def _first_nan_step(rs: RankScan, tail: str, start: int, year: int, in_tail: boo
             return
 
 
+_DIGITS = str.maketrans("0123456789", "##########")
+_BLOCKS: dict[str, tuple[tuple[object, ...], ...]] = {}
+_BLOCK_LIMIT = 20_000
+
+
 def _scan_region(
     rs: RankScan,
     tail: str,
+    start: int,
     steps: list[re.Match[str]],
     matcher: LineMatcher,
     in_tail: bool,
     year: int,
     file: str,
 ) -> None:
-    """Catalog hits, the Python exception and fatal signals from the second-to-last step line to the
-    end. Step lines themselves and traceback frames are not matched (NaN onset is read separately)."""
-    start = steps[-2].start() if len(steps) >= 2 else (steps[0].start() if steps else 0)
-    step_at = {m.start() - start: int(m.group("step")) for m in steps if m.start() >= start}
-    after_offset = (steps[-1].end() - start) if steps else -1
-    first_line = tail.count("\n", 0, start) + 1
+    """Catalog hits, the Python exception and fatal signals from `start` (the second-to-last step
+    line) to the end. Step lines and traceback frames are not matched (NaN onset is read separately).
+
+    Thousands of victims end with the same block of lines but for digits (ranks, times, pids), so
+    the reading of a block is planned once per digit-blind shape and replayed on each twin.
+    """
     region = tail[start:]
+    lines = region.split("\n")
+    step_line: dict[int, int] = {}
+    for m in steps:
+        if m.start() >= start:
+            step_line[region.count("\n", 0, m.start() - start)] = int(m.group("step"))
+    last_step_idx = max(step_line, default=-1)
+    key = region.translate(_DIGITS)
+    plan = _BLOCKS.get(key)
+    if plan is None:
+        plan = _plan(lines, set(step_line), last_step_idx, matcher)
+        if len(_BLOCKS) < _BLOCK_LIMIT:
+            _BLOCKS[key] = plan
+    first_line = tail.count("\n", 0, start) + 1
     step = int(steps[-2].group("step")) if len(steps) >= 2 else rs.last_step
-    in_traceback = False
-    pos = 0
-    for i, line in enumerate(region.split("\n")):
-        line_no = first_line + i
-        here = pos
-        pos += len(line) + 1
-        if here in step_at:
-            step = step_at[here]
+    step_idx = sorted(step_line)
+    for item in plan:
+        kind, idx = item[0], item[1]
+        assert isinstance(idx, int)
+        line = lines[idx]
+        line_no = first_line + idx
+        if kind == "count":
+            rs.lines_after_last_step += idx
             continue
-        if not line:
-            continue
-        if here > after_offset:
-            rs.lines_after_last_step += 1
-        body, _, _ = strip_prefix(line)
-        if in_traceback and body[:1] in (" ", "\t"):
-            continue  # a traceback frame: file names and code, never the fault itself
-        found, cascade_like = matcher.match_flagged(line)
-        if cascade_like and rs.fallback_cascade is None and here > after_offset:
-            rs.fallback_cascade = (line, line_no, in_tail, line_time(line, year), file)
-        for rule, fields in found:
+        if kind == "hit":
+            rule = item[2]
+            assert isinstance(rule, Rule)
+            fields = item[3]
+            if fields is None:
+                fields = rule.search(line)  # roots and number-naming rules: this line's own fields
+                if fields is None:
+                    continue
             if rule.role is Role.CASCADE:
                 n = rs.cascade_counts.get(rule.id, 0)
                 rs.cascade_counts[rule.id] = n + 1
@@ -282,21 +327,52 @@ def _scan_region(
                     continue
             elif rule.role is Role.ROOT and len(rs.hits) >= MAX_ROOT_HITS:
                 continue
-            rs.hits.append(Hit(rule.id, rule.role, line, line_no, in_tail, line_time(line, year), step, file, fields))
+            at_step = step
+            for si in step_idx:
+                if si < idx:
+                    at_step = step_line[si]
+            rs.hits.append(Hit(rule.id, rule.role, line, line_no, in_tail, line_time(line, year), at_step, file, dict(fields)))  # type: ignore[arg-type]
+        elif kind == "fallback" and rs.fallback_cascade is None:
+            rs.fallback_cascade = (line, line_no, in_tail, line_time(line, year), file)
+        elif kind == "exception":
+            em = _PY_EXC.match(strip_prefix(line)[0])
+            if em is not None:
+                rs.exception = PyException(em.group("type"), (em.group("msg") or "").strip(), line, line_no, in_tail, None, file)
+        elif kind == "fatal" and rs.fatal is None:
+            f = _FATAL.search(strip_prefix(line)[0])
+            if f is not None:
+                rs.fatal = (f.group("msg") or f.group("sig") or "").strip()
+
+
+def _plan(lines: list[str], step_lines: set[int], last_step_idx: int, matcher: LineMatcher) -> tuple[tuple[object, ...], ...]:
+    """What to take from each line of a block: catalog hits (fields kept only where no other line
+    of the same shape could differ), the exception line, a fatal signal, a fallback cascade line."""
+    plan: list[tuple[object, ...]] = []
+    in_traceback = False
+    after = 0
+    for i, line in enumerate(lines):
+        if i in step_lines or not line:
+            continue
+        if i > last_step_idx:
+            after += 1
+        body, _, _ = strip_prefix(line)
+        if in_traceback and body[:1] in (" ", "\t"):
+            continue  # a traceback frame: file names and code, never the fault itself
+        found, cascade_like = matcher.match_flagged(line)
+        if cascade_like and i > last_step_idx:
+            plan.append(("fallback", i))
+        for rule, _ in found:
+            digit_blind = rule.role is not Role.ROOT and not matcher.names_numbers(rule)
+            plan.append(("hit", i, rule, {} if digit_blind else None))
         if _TRACEBACK in line:
             in_traceback = True
             continue
         if in_traceback:
-            if not body:
-                continue
-            m = _PY_EXC.match(body)
-            if m is not None:
-                rs.exception = PyException(
-                    m.group("type"), (m.group("msg") or "").strip(), line, line_no, in_tail, None, file
-                )
+            if body and _PY_EXC.match(body) is not None:
+                plan.append(("exception", i))
                 in_traceback = False
             continue
-        if "Fatal Python error" in line or "fault" in line or "Abort" in line or "Killed" in line:
-            f = _FATAL.search(body)
-            if f is not None and rs.fatal is None:
-                rs.fatal = (f.group("msg") or f.group("sig") or "").strip()
+        if ("Fatal Python error" in line or "fault" in line or "Abort" in line or "Killed" in line) and _FATAL.search(body):
+            plan.append(("fatal", i))
+    plan.append(("count", after))
+    return tuple(plan)
