@@ -331,7 +331,8 @@ def _scan_region(
             for si in step_idx:
                 if si < idx:
                     at_step = step_line[si]
-            rs.hits.append(Hit(rule.id, rule.role, line, line_no, in_tail, line_time(line, year), at_step, file, dict(fields)))  # type: ignore[arg-type]
+            hit_fields: dict[str, str] = dict(fields) if isinstance(fields, dict) else {}
+            rs.hits.append(Hit(rule.id, rule.role, line, line_no, in_tail, line_time(line, year), at_step, file, hit_fields))
         elif kind == "fallback" and rs.fallback_cascade is None:
             rs.fallback_cascade = (line, line_no, in_tail, line_time(line, year), file)
         elif kind == "exception":
