@@ -268,7 +268,7 @@ def _first_nan_step(rs: RankScan, tail: str, start: int, year: int, in_tail: boo
 
 
 _DIGITS = str.maketrans("0123456789", "##########")
-_BLOCKS: dict[str, tuple[tuple[object, ...], ...]] = {}
+_BLOCKS: dict[tuple[int, str], tuple[tuple[object, ...], ...]] = {}
 _BLOCK_LIMIT = 20_000
 
 
@@ -295,7 +295,7 @@ def _scan_region(
         if m.start() >= start:
             step_line[region.count("\n", 0, m.start() - start)] = int(m.group("step"))
     last_step_idx = max(step_line, default=-1)
-    key = region.translate(_DIGITS)
+    key = (id(matcher.catalog), region.translate(_DIGITS))
     plan = _BLOCKS.get(key)
     if plan is None:
         plan = _plan(lines, set(step_line), last_step_idx, matcher)
