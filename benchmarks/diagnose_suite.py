@@ -62,6 +62,26 @@ def launcher_answer(job: Path) -> int | None:
     return best[1] if best else None
 
 
+def generate(job: Path, nodes: int, cards: int, scenario: str, seed: int, kb: float, catalog: object) -> bool:
+    """`trainmedic sim logs` for one job: in this process when the simulator is importable (the
+    catalog is loaded once), else through the CLI."""
+    try:
+        from trainmedic.sim.job import write_job
+        from trainmedic.sim.plan import SimOptions
+    except ImportError:
+        gen = subprocess.run(
+            [sys.executable, "-m", "trainmedic", "sim", "logs", "--nodes", str(nodes), "--cards-per-node", str(cards),
+             "--fault", scenario, "--seed", str(seed), "--out", str(job), "--rank-log-kb", str(kb)],
+            capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src")),
+        )
+        if gen.returncode != 0:
+            print(f"{job}: sim failed: {gen.stderr.strip()[-300:]}", file=sys.stderr)
+        return gen.returncode == 0
+    opts = SimOptions(nodes=nodes, cards_per_node=cards, fault=scenario, seed=seed, rank_log_kb=kb)
+    write_job(opts, job, catalog=catalog)  # type: ignore[arg-type]
+    return True
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--count", type=int, default=200)
@@ -89,13 +109,7 @@ def main() -> None:
         shutil.rmtree(job, ignore_errors=True)
         seed = args.seed * 100_000 + i
         t0 = time.time()
-        gen = subprocess.run(
-            [sys.executable, "-m", "trainmedic", "sim", "logs", "--nodes", str(nodes), "--cards-per-node", str(cards),
-             "--fault", scenario, "--seed", str(seed), "--out", str(job), "--rank-log-kb", str(args.rank_log_kb)],
-            capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src")),
-        )
-        if gen.returncode != 0:
-            print(f"job {i}: sim failed: {gen.stderr.strip()[-300:]}", file=sys.stderr)
+        if not generate(job, nodes, cards, scenario, seed, args.rank_log_kb, catalog):
             continue
         t_gen = time.time() - t0
         truth = json.loads((job / "truth.json").read_text())

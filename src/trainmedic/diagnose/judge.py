@@ -322,8 +322,13 @@ def _by_launcher(job: JobView, ev: Evidence, others: list[OtherScan], catalog: C
         v0 = job.ranks[r]
         v = known_verdict(
             catalog, KnownFault.HANG, _loc(job, v0), 0.8,
-            [Ev(text, o.file, line, None, None), *_victims_evidence(ev)],
-            f"Rank {r} (pid {pid}) did not answer SIGTERM: it was stopped or hung when the job was torn down.",
+            [
+                _last_step_evidence(v0, f"rank {r}: last progress at step {v0.last_step}"),
+                Ev(text, o.file, line, None, None),
+                *_victims_evidence(ev),
+            ],
+            f"Rank {r} (pid {pid}) made no progress after step {v0.last_step} and did not answer SIGTERM when "
+            "the job was torn down: it was stopped or hung.",
         )
         return Judgement(v, "launcher: worker ignored SIGTERM", v0.last_progress_at, {r})
     if not failed:

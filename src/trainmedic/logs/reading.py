@@ -68,16 +68,18 @@ def cut_long_lines(text: str, problems: list[str]) -> str:
     return "\n".join(ln if len(ln) <= MAX_LINE_CHARS else ln[:MAX_LINE_CHARS] + " [cut]" for ln in lines)
 
 
-_CONTROL = bytes(b for b in range(32) if b < 9 or 13 < b < 32)
+_CONTROL = bytes(b for b in range(1, 32) if b < 9 or 13 < b < 32)
 
 
 def looks_binary(data: bytes) -> bool:
-    """True for data that is not a text log (many control bytes), judged on the first 4 KB."""
+    """True for data that is not a text log, judged on the first 4 KB: control bytes other than
+    NUL (crashed writers leave NUL padding in real logs), or nothing but NULs."""
     sample = data[:4096]
     if not sample:
         return False
     control = len(sample) - len(sample.translate(None, _CONTROL))
-    return control > len(sample) * 0.1
+    nuls = sample.count(0)
+    return control > len(sample) * 0.05 or nuls > len(sample) * 0.9
 
 
 def read_text(path: str, rel: str, head_bytes: int = HEAD_BYTES, tail_bytes: int = TAIL_BYTES) -> Text:
