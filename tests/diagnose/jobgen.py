@@ -13,7 +13,7 @@ T0 = 1795780000.0  # 2026-11-26
 
 
 def stamp(t: float) -> str:
-    ms = int(round((t % 1) * 1000))
+    ms = min(999, int((t % 1) * 1000 + 0.5))
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(int(t))) + f",{ms:03d}"
 
 
