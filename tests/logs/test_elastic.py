@@ -29,3 +29,13 @@ def test_an_error_file_gives_the_exception_and_when() -> None:
     e = parse_error_file(ef.read_text())
     assert e is not None and e.type == "RuntimeError" and "shape mismatch" in e.message and e.at
     assert parse_error_file("not json") is None
+
+
+def test_srun_reports_each_tasks_end_as_a_failure() -> None:
+    text = (
+        "srun: error: node0003: task 28: Aborted (core dumped)\n"
+        "srun: error: node0000: tasks 0-2,5: Terminated\n"
+        "srun: error: node0001: task 9: Exited with exit code 3\n"
+    )
+    fails = parse_launcher(text).failures
+    assert [(f.rank, f.exitcode) for f in fails] == [(28, -6), (0, -15), (1, -15), (2, -15), (5, -15), (9, 3)]

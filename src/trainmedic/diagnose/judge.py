@@ -17,7 +17,7 @@ from trainmedic.catalog import Catalog
 from trainmedic.diagnose.evidence import TIMEOUT_WORDS, Evidence, RootEvidence, card_of, failure_rank
 from trainmedic.diagnose.outliers import metric_outlier
 from trainmedic.diagnose.scan import OtherScan
-from trainmedic.diagnose.views import JobView, RankView
+from trainmedic.diagnose.views import JobView, NodeView, RankView
 from trainmedic.logs.elastic import WorkerFailure
 from trainmedic.logs.ranklog import step_metrics
 from trainmedic.model import Action, Component, KnownFault, RankLocation, Role, Verdict
@@ -230,8 +230,16 @@ def _by_silence(job: JobView, ev: Evidence, others: list[OtherScan], catalog: Ca
     for r in silent:
         by_node.setdefault(job.ranks[r].node, []).append(r)
     whole = [nd for nd, rs in by_node.items() if len(rs) == len(job.nodes[nd].ranks) and len(rs) > 1]
-    if len(whole) == 1 and len(job.nodes) > 1:
-        return _lost_node(job, ev, catalog, job.nodes[whole[0]].name)
+    first_any = min((c[0] for c in ev.cascade_first.values() if c[0] is not None), default=None)
+    # A node whose ranks all went quiet was lost only if the node itself went quiet too: its kernel
+    # log ends before the victims noticed (a launcher that killed healthy ranks leaves it running).
+    any_kernel = any(nv.kernels for nv in job.nodes.values())
+    lost = [nd for nd in whole if _node_went_dark(job.nodes[nd], first_any, any_kernel)]
+    if len(lost) == 1 and len(job.nodes) > 1:
+        return _lost_node(job, ev, catalog, lost[0])
+    if whole and len(whole) < len(by_node):
+        for nd in whole:
+            by_node.pop(nd)
     # Nodes in the order their first victim gave up: the culprit's own groups wait on it first.
     first_cascade: dict[str, float] = {}
     for r, c in ev.cascade_first.items():
@@ -262,6 +270,13 @@ def _by_silence(job: JobView, ev: Evidence, others: list[OtherScan], catalog: Ca
     evidence = [_last_step_evidence(v0, f"rank {v0.rank}: last progress at step {v0.last_step}, then silence")]
     v = known_verdict(catalog, fault, _loc(job, v0), conf, evidence + _victims_evidence(ev), why)
     return Judgement(v, "silent among victims", v0.last_progress_at or v0.end_at, {v0.rank})
+
+
+def _node_went_dark(nv: NodeView, first_cascade: float | None, any_kernel: bool) -> bool:
+    if not nv.kernels:
+        return any_kernel or first_cascade is None  # others kept kernel logs; this node left none
+    ends = [k.end_at - nv.offset for k in nv.kernels if k.end_at is not None]
+    return bool(ends) and first_cascade is not None and max(ends) < first_cascade - 1.0
 
 
 def _lost_node(job: JobView, ev: Evidence, catalog: Catalog, name: str) -> Judgement:

@@ -80,6 +80,12 @@ class LauncherLog:
         return bool(self.failures or self.unkillable_pids)
 
 
+# srun's own account of each task (srun --kill-on-bad-exit, slurm-%j.out): "srun: error: node0003: task 28: Aborted (core dumped)"
+_SRUN = re.compile(r"srun: error: (?P<host>[\w.-]+): tasks? (?P<tasks>[\d,-]+): (?P<what>.+)$")
+_SRUN_SIGNALS = {
+    "Killed": -9, "Segmentation fault": -11, "Bus error": -7, "Aborted": -6, "Terminated": -15,
+    "Floating point exception": -8, "Illegal instruction": -4, "Hangup": -1, "Interrupt": -2,
+}
 _FAILED = re.compile(r"failed \(exitcode: (-?\d+)\) local_rank: (\d+) \(pid: (\d+)\)")
 _UNKILLABLE = re.compile(r"Unable to shutdown process (\d+) via \d+, forcefully exiting via 9")
 _ENTRY = re.compile(r"^\s*\[(\d+)\]:\s*$")
@@ -110,6 +116,9 @@ def parse_launcher(text: str, first_line: int = 1) -> LauncherLog:
                     )
                 )
             continue
+        if line.startswith("srun: error:") and ": task" in line:
+            out.failures.extend(_srun(line, n))
+            continue
         if "Unable to shutdown" in line:
             m2 = _UNKILLABLE.search(line)
             if m2 is not None:
@@ -137,6 +146,25 @@ def parse_launcher(text: str, first_line: int = 1) -> LauncherLog:
                 current["traceback"] += " | " + line.strip()
     flush()
     return out
+
+
+def _srun(line: str, n: int) -> list[WorkerFailure]:
+    m = _SRUN.search(line)
+    if m is None:
+        return []
+    what = m.group("what").strip()
+    code = next((c for name, c in _SRUN_SIGNALS.items() if what.startswith(name)), None)
+    if code is None:
+        ec = re.search(r"[Ee]xit(?:ed)? (?:with )?(?:exit )?code (\d+)", what)
+        code = int(ec.group(1)) if ec else 1
+    tasks: list[int] = []
+    for part in m.group("tasks").split(","):
+        lo, _, hi = part.partition("-")
+        if lo.isdigit():
+            tasks += range(int(lo), int(hi) + 1) if hi.isdigit() else [int(lo)]
+    return [
+        WorkerFailure(local_rank=-1, exitcode=code, rank=t, host=m.group("host"), line=n, text=line.strip()) for t in tasks
+    ]
 
 
 def _entry(d: dict[str, str], root: bool, line: int) -> WorkerFailure:
