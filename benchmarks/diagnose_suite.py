@@ -95,8 +95,10 @@ def main() -> None:
     rng = random.Random(args.seed)
     small = [tuple(int(x) for x in s.split("x")) for s in args.small.split(",")]
     n_full = round(args.count * args.full_share)
-    sizes = [(2304, 8)] * n_full + [rng.choice(small) for _ in range(args.count - n_full)]
-    rng.shuffle(sizes)
+    sizes = [rng.choice(small) for _ in range(args.count)]
+    # Full-size jobs spread evenly over the scenarios (job i runs scenario i % 8).
+    for k in range(n_full):
+        sizes[(k * len(SCENARIOS) + k % len(SCENARIOS)) % args.count] = (2304, 8)
     catalog = load_catalog()
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
