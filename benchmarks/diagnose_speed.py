@@ -1,0 +1,135 @@
+"""Speed and memory of `trainmedic diagnose` on an 18,432-rank job against the floor: `cat` over
+every file diagnose opens, in the same run, page cache warm.
+
+    python benchmarks/diagnose_speed.py                      # generate 2,304 x 8 with `sim logs`, measure, delete
+    python benchmarks/diagnose_speed.py --job DIR --keep     # measure an existing job directory
+
+Prints per-run times, the median of each, the ratio, peak memory of diagnose (parent plus its reader
+processes, summed), whether the verdict matches truth.json, and one summary line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from trainmedic.diagnose.scan import discover  # noqa: E402
+from trainmedic.logs.layout import Kind  # noqa: E402
+
+ENV = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+
+
+def opened_files(job: Path) -> list[str]:
+    """The files diagnose opens: everything it discovers except what it skips (truth.json, checkpoints)."""
+    return [str(job / r.path) for r in discover(str(job)) if r.kind is not Kind.SKIP]
+
+
+def run_cat(files: list[str]) -> float:
+    listing = "\0".join(files).encode()
+    t0 = time.perf_counter()
+    subprocess.run(["xargs", "-0", "cat"], input=listing, stdout=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - t0
+
+
+def run_diagnose(job: Path) -> tuple[float, float, dict[str, object]]:
+    """Wall seconds, peak RSS in MB (process tree, summed, sampled every 20 ms) and the JSON."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trainmedic", "diagnose", str(job), "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV,
+    )
+    ps = psutil.Process(proc.pid)
+    peak = 0
+    chunks: list[bytes] = []
+    while proc.poll() is None:
+        try:
+            tree = [ps, *ps.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+        except psutil.Error:
+            pass
+        time.sleep(0.02)
+    out, err = proc.communicate()
+    chunks.append(out)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"diagnose failed ({proc.returncode}): {err.decode()[-2000:]}")
+    return wall, peak / 1e6, json.loads(b"".join(chunks))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--job", type=Path, help="an existing job directory (default: generate one)")
+    ap.add_argument("--nodes", type=int, default=2304)
+    ap.add_argument("--cards", type=int, default=8)
+    ap.add_argument("--fault", default="silent_hang")
+    ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("--rank-log-kb", type=float, default=8.0)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--keep", action="store_true")
+    args = ap.parse_args()
+    tmp = None
+    job = args.job
+    if job is None:
+        tmp = Path(tempfile.mkdtemp(prefix="diagnose-speed-"))
+        job = tmp / "job"
+        t0 = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "trainmedic", "sim", "logs", "--nodes", str(args.nodes), "--cards-per-node",
+             str(args.cards), "--fault", args.fault, "--seed", str(args.seed), "--out", str(job),
+             "--rank-log-kb", str(args.rank_log_kb)],
+            check=True, env=ENV, stdout=subprocess.DEVNULL,
+        )
+        print(f"generated {args.nodes} x {args.cards} job ({args.fault}) in {time.perf_counter() - t0:.0f} s")
+    try:
+        files = opened_files(job)
+        size = sum(os.path.getsize(f) for f in files)
+        print(f"job: {len(files)} files diagnose opens, {size / 1e6:.0f} MB")
+        run_cat(files)  # warm the page cache
+        run_diagnose(job)  # warm: compiled-catalog cache, imports
+        cats, diags, peaks = [], [], []
+        verdict: dict[str, object] = {}
+        for i in range(args.runs):
+            c = run_cat(files)
+            d, peak, doc = run_diagnose(job)
+            cats.append(c)
+            diags.append(d)
+            peaks.append(peak)
+            verdict = doc["verdict"]  # type: ignore[assignment]
+            print(f"run {i + 1}: cat {c:.2f} s   diagnose {d:.2f} s   ratio {d / c:.2f}   peak {peak:.0f} MB")
+        truth = json.loads((job / "truth.json").read_text()) if (job / "truth.json").exists() else None
+        culprit = verdict.get("culprit") or {}
+        ok = None
+        if truth is not None:
+            want = truth.get("culprit") or {}
+            ok = verdict.get("fault") == truth.get("fault") and culprit.get("rank") == want.get("rank")  # type: ignore[union-attr]
+        cat_m, diag_m = statistics.median(cats), statistics.median(diags)
+        print(
+            f"\nmedian of {args.runs}: cat {cat_m:.2f} s, diagnose {diag_m:.2f} s, ratio {diag_m / cat_m:.2f} "
+            f"(target <= 2.0), limit 15 s; peak memory {max(peaks):.0f} MB (limit 2048); "
+            f"verdict {verdict.get('fault')} rank {culprit.get('rank')}"  # type: ignore[union-attr]
+            + ("" if ok is None else f" ({'matches' if ok else 'DOES NOT match'} truth.json)")
+        )
+        print(
+            f"summary: diagnose {diag_m:.2f} s vs cat {cat_m:.2f} s over {len(files)} files "
+            f"({diag_m / cat_m:.2f}x), {max(peaks):.0f} MB peak, correct={ok}"
+        )
+    finally:
+        if tmp is not None and not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

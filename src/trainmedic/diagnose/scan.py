@@ -1,0 +1,237 @@
+"""Find and read a job's log files in parallel: each worker reads heads and tails and returns small
+summaries (rank scans, kernel scans, launcher records, card inventories), never whole logs.
+
+Called by `diagnose.run`; the judge works only on what this returns.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from trainmedic.catalog import Catalog
+from trainmedic.logs.elastic import ErrorFile, LauncherLog, parse_error_file, parse_launcher
+from trainmedic.logs.kernel import KernelScan, scan_kernel_text
+from trainmedic.logs.layout import FileRole, Kind, classify
+from trainmedic.logs.linematch import LineMatcher
+from trainmedic.logs.ranklog import FALLBACK_CASCADE, Hit, RankScan, scan_rank_text
+from trainmedic.logs.reading import read_text
+from trainmedic.logs.timestamps import find_year, strip_prefix
+from trainmedic.model import Role
+
+KERNEL_TAIL_BYTES = 4 * 1024 * 1024
+OTHER_TAIL_BYTES = 1024 * 1024
+PARALLEL_MIN_UNITS = 256
+CHUNK_UNITS = 192
+
+
+@dataclass(slots=True)
+class RankUnit:
+    """One rank's files (stdout, stderr, error.json) and what their paths say."""
+
+    group: str
+    roles: list[FileRole]
+
+
+@dataclass(slots=True)
+class RankResult:
+    unit: RankUnit
+    scan: RankScan
+    error_file: ErrorFile | None = None
+
+
+@dataclass(slots=True)
+class OtherScan:
+    """A log that is neither a rank's nor a kernel's: launcher output, a whole-job Slurm file."""
+
+    file: str
+    node: str | None
+    launcher: LauncherLog
+    tail_offset: int = 0
+    hits: list[tuple[int | None, Hit]] = field(default_factory=list)
+    """(rank named by the line's prefix, hit)."""
+
+
+@dataclass(slots=True)
+class Inventory:
+    file: str
+    kind: Kind
+    node: str | None
+    text: str
+
+
+@dataclass(slots=True)
+class ScanResult:
+    ranks: list[RankResult] = field(default_factory=list)
+    kernels: list[tuple[FileRole, KernelScan]] = field(default_factory=list)
+    others: list[OtherScan] = field(default_factory=list)
+    inventories: list[Inventory] = field(default_factory=list)
+    files: int = 0
+    bytes_read: int = 0
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    """(file, what went wrong)."""
+    skipped: int = 0
+
+
+def discover(root: str) -> list[FileRole]:
+    """Every regular file under `root`, classified by its path (sorted, so results are stable)."""
+    out: list[FileRole] = []
+    root = root.rstrip(os.sep) or os.sep
+    cut = len(root) + 1
+    stack = [root]
+    while stack:
+        d = stack.pop()
+        try:
+            with os.scandir(d) as it:
+                for e in it:
+                    try:
+                        if e.is_dir(follow_symlinks=False):
+                            stack.append(e.path)
+                        elif e.is_file():
+                            rel = e.path[cut:]
+                            out.append(classify(rel if os.sep == "/" else rel.replace(os.sep, "/")))
+                    except OSError:
+                        continue
+        except OSError:
+            continue
+    out.sort(key=lambda r: r.path)
+    return out
+
+
+_WORKER: dict[str, object] = {}
+
+
+def _matcher() -> LineMatcher:
+    m = _WORKER.get("matcher")
+    if m is None:
+        m = LineMatcher(_WORKER["catalog"], FALLBACK_CASCADE)  # type: ignore[arg-type]
+        _WORKER["matcher"] = m
+    return m  # type: ignore[return-value]
+
+
+def _scan_unit(root: str, unit: object) -> tuple[object, int, list[tuple[str, str]]]:
+    matcher = _matcher()
+    problems: list[tuple[str, str]] = []
+    if isinstance(unit, RankUnit):
+        rs = RankScan()
+        err = None
+        nbytes = 0
+        year: int | None = None
+        for role in unit.roles:
+            rs.files.append(role.path)
+            if role.kind is Kind.ERROR_FILE:
+                t = read_text(os.path.join(root, role.path), role.path, 1 << 20, 0)
+                err = parse_error_file(t.tail) or err
+            else:
+                t = read_text(os.path.join(root, role.path), role.path)
+                if t.tail or t.head:
+                    year = year or find_year(t.head or t.tail)
+                    scan_rank_text(rs, t.head, t.tail, matcher, t.whole, role.path, year)
+                if not t.whole:
+                    rs.tail_offsets[role.path] = t.tail_offset
+            nbytes += t.bytes_read
+            problems += [(role.path, p) for p in t.problems]
+        rs.bytes_read = nbytes
+        return RankResult(unit, rs, err), nbytes, problems
+    assert isinstance(unit, FileRole)
+    if unit.kind is Kind.KERNEL:
+        t = read_text(os.path.join(root, unit.path), unit.path, 16 * 1024, KERNEL_TAIL_BYTES)
+        problems += [(unit.path, p) for p in t.problems]
+        ks = scan_kernel_text(unit.path, t.tail, matcher, t.whole, t.head)
+        ks.tail_offset = t.tail_offset
+        return (unit, ks), t.bytes_read, problems
+    if unit.kind in (Kind.NVIDIA_SMI, Kind.NPU_SMI, Kind.RANKMAP):
+        t = read_text(os.path.join(root, unit.path), unit.path, 1 << 20, 0)
+        problems += [(unit.path, p) for p in t.problems]
+        return Inventory(unit.path, unit.kind, unit.node, t.tail), t.bytes_read, problems
+    t = read_text(os.path.join(root, unit.path), unit.path, 16 * 1024, OTHER_TAIL_BYTES)
+    problems += [(unit.path, p) for p in t.problems]
+    other = OtherScan(unit.path, unit.node, parse_launcher(t.tail), t.tail_offset)
+    for i, line in enumerate(t.tail.split("\n"), 1):
+        if not line:
+            continue
+        for rule, fields in matcher.match(line):
+            if len(other.hits) >= 400 or (rule.role is Role.INFO):
+                continue
+            _, rank, _ = strip_prefix(line)
+            other.hits.append((rank, Hit(rule.id, rule.role, line, i, not t.whole, None, None, unit.path, fields)))
+    return other, t.bytes_read, problems
+
+
+def _scan_chunk(args: tuple[str, list[object]]) -> list[tuple[object, int, list[tuple[str, str]]]]:
+    root, units = args
+    out = []
+    for u in units:
+        try:
+            out.append(_scan_unit(root, u))
+        except Exception as e:  # a loop boundary: one odd file must not end the diagnosis
+            name = u.group if isinstance(u, RankUnit) else getattr(u, "path", "?")
+            out.append((None, 0, [(str(name), f"could not be parsed: {type(e).__name__}: {e}")]))
+    return out
+
+
+def units_of(roles: list[FileRole]) -> tuple[list[object], int]:
+    """Work units: one per rank (its files grouped) and one per other file; and how many were skipped."""
+    groups: dict[str, RankUnit] = {}
+    units: list[object] = []
+    skipped = 0
+    for r in roles:
+        if r.kind is Kind.SKIP:
+            skipped += 1
+        elif r.kind in (Kind.RANK, Kind.ERROR_FILE) and r.group:
+            u = groups.get(r.group)
+            if u is None:
+                u = groups[r.group] = RankUnit(r.group, [])
+                units.append(u)
+            u.roles.append(r)
+            if len(u.roles) > 1:  # stdout first: it has the full dates that complete stderr's glog stamps
+                u.roles.sort(key=lambda x: (not x.path.endswith("stdout.log"), x.path))
+        else:
+            units.append(r)
+    return units, skipped
+
+
+def scan(
+    root: str,
+    catalog: Catalog,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ScanResult:
+    """Read every file of the job under `root` and summarise it; `progress(done, total)` as it goes."""
+    roles = discover(root)
+    units, skipped = units_of(roles)
+    res = ScanResult(skipped=skipped)
+    res.files = sum(1 for r in roles if r.kind is not Kind.SKIP)
+    _WORKER["catalog"] = catalog
+    _WORKER.pop("matcher", None)
+    chunks = [(root, units[i : i + CHUNK_UNITS]) for i in range(0, len(units), CHUNK_UNITS)]
+    nworkers = workers if workers is not None else min(4, os.cpu_count() or 1)
+    done = 0
+    for batch in _run(chunks, nworkers if len(units) >= PARALLEL_MIN_UNITS else 1):
+        for item, nbytes, problems in batch:
+            res.bytes_read += nbytes
+            res.problems += problems
+            if isinstance(item, RankResult):
+                res.ranks.append(item)
+            elif isinstance(item, tuple):
+                res.kernels.append(item)  # type: ignore[arg-type]
+            elif isinstance(item, OtherScan):
+                res.others.append(item)
+            elif isinstance(item, Inventory):
+                res.inventories.append(item)
+        done += len(batch)
+        if progress is not None:
+            progress(done, len(units))
+    return res
+
+
+def _run(chunks: list[tuple[str, list[object]]], workers: int) -> Iterator[list[tuple[object, int, list[tuple[str, str]]]]]:
+    if workers <= 1 or len(chunks) <= 1:
+        for c in chunks:
+            yield _scan_chunk(c)
+        return
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(workers) as pool:
+        yield from pool.imap_unordered(_scan_chunk, chunks)

@@ -1,0 +1,379 @@
+"""One rank's log, summarised for diagnosis: who it is (rank, host, card hints), how far it got (last
+steps with their times, first NaN loss, step metrics), and what it said at the end (catalog hits,
+the Python exception it died with).
+
+Works on a head and a tail (`logs.reading.Text`); called once per rank log by diagnose's scanner.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from trainmedic.catalog import Rule
+from trainmedic.logs.linematch import LineMatcher
+from trainmedic.logs.timestamps import find_year, line_time, strip_prefix
+from trainmedic.model import Role
+
+MAX_ROOT_HITS = 40
+MAX_CASCADE_HITS = 3
+
+_STEP = re.compile(
+    r"^(?P<line>.*?\b(?:global[_ ]?)?(?:step|iter(?:ation)?)\b['\"]?[\s:=#\[]*(?P<step>\d+)\b.*)$",
+    re.MULTILINE | re.IGNORECASE,
+)
+_EXC_LINE = re.compile(r"^\s*(?:[\w.]+\.)?\w*(?:Error|Exception)\b")
+_LOSS = re.compile(r"\bloss\b", re.IGNORECASE)
+_NAN_LOSS = re.compile(r"\bloss\b['\"]?[\s:=]*[-+]?(?:nan|inf)\b", re.IGNORECASE)
+_IDENTITY = {
+    "rank": re.compile(r"(?<![\w.])RANK[=:][ \t]*(\d+)"),
+    "local_rank": re.compile(r"\bLOCAL_RANK[=:][ \t]*(\d+)"),
+    "world_size": re.compile(r"\bWORLD_SIZE[=:][ \t]*(\d+)"),
+    "visible": re.compile(r"\b(?:CUDA|ASCEND_RT|HIP|ROCR)_VISIBLE_DEVICES[=:][ \t]*([0-9][0-9,]*)"),
+    "host": re.compile(r"\b(?:host|hostname|node)\b[ \t]*[:=]?[ \t]*([A-Za-z][\w.-]*)"),
+    "prefix_rank": re.compile(r"\[rank\s?(\d+)\]", re.IGNORECASE),
+}
+_NCCL_INIT = re.compile(
+    r"^(?:\[(?:rank|default)\d+\]:\s?)?(?P<host>[\w.-]+):\d+:\d+ \[(?P<dev>\d+)\] NCCL INFO .*?\brank (?P<rank>\d+) nranks (?P<n>\d+)"
+    r" cudaDev (?P<cuda>\d+)(?: nvmlDev (?P<nvml>\d+))? busId (?P<bus>[0-9a-fA-F]+).*Init COMPLETE",
+    re.MULTILINE,
+)
+# A safety net for catalogs that lack collective-library rules: text that only ever follows a failure
+# elsewhere. The catalog's role=cascade rules come first; this is used only for lines no rule knows.
+FALLBACK_CASCADE = re.compile(
+    r"Connection closed by (?:remote )?peer|Connection reset by peer|Timed out waiting \d+ms|Broken pipe|"
+    r"collective operation timeout|remote process exit|communicator was aborted|Socket Timeout|"
+    r"ncclRemoteError|NCCL error: remote|heartbeat monitor|ProcessGroup\w* (?:timed out|abort)",
+    re.IGNORECASE,
+)
+_TRACEBACK = "Traceback (most recent call last)"
+_PY_EXC = re.compile(r"^\s*(?P<type>[A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit|Failure|Timeout))(?::\s*(?P<msg>.*))?$")
+_FATAL = re.compile(r"Fatal Python error: (?P<msg>.*)|(?P<sig>Segmentation fault|Aborted|Bus error|Killed)(?: \(core dumped\))?\s*$")
+_SKIP_METRICS = {"step", "iter", "iteration", "rank", "epoch", "global_step", "loss"}
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A catalog rule that matched one line; `line` counts from the tail's first line when `in_tail`."""
+
+    rule: str
+    role: Role
+    text: str
+    line: int
+    in_tail: bool
+    at: float | None
+    step: int | None
+    file: str = ""
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PyException:
+    """The last Python exception (or fatal signal) a rank printed."""
+
+    type: str
+    message: str
+    text: str
+    line: int
+    in_tail: bool
+    at: float | None
+    file: str = ""
+
+
+@dataclass(slots=True)
+class RankScan:
+    """Everything diagnosis needs from one rank's log files (stdout, stderr and error.json merged)."""
+
+    files: list[str] = field(default_factory=list)
+    identity: dict[str, str] = field(default_factory=dict)
+    steps: list[tuple[int, float | None]] = field(default_factory=list)
+    last_step: int | None = None
+    last_step_at: float | None = None
+    last_step_line: tuple[str, int, bool, str] | None = None
+    """(file, line, in_tail, text) of the last step line."""
+    end_at: float | None = None
+    first_nan: tuple[int, float | None, str, int, bool] | None = None
+    step_lines: list[str] = field(default_factory=list)
+    """The last step lines as written (their numbers feed the straggler search, read only if needed)."""
+    hits: list[Hit] = field(default_factory=list)
+    cascade_counts: dict[str, int] = field(default_factory=dict)
+    exception: PyException | None = None
+    fallback_cascade: tuple[str, int, bool, float | None, str] | None = None
+    """(text, line, in_tail, time, file) of the first cascade-looking line no catalog rule matched."""
+    fatal: str | None = None
+    lines_after_last_step: int = 0
+    tail_offsets: dict[str, int] = field(default_factory=dict)
+    """Byte offset where each partly read file's tail starts (to number its lines when cited)."""
+    bytes_read: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def _valid_step_line(line: str, year: int) -> bool:
+    body, _, _ = strip_prefix(line)
+    if _EXC_LINE.match(body) or body.lstrip().startswith(("File ", "raise ", "Traceback")):
+        return False
+    return line_time(line, year) is not None or _LOSS.search(body) is not None
+
+
+_STEP_WORDS = ("step", "Step", "STEP", "iter", "Iter", "ITER")
+
+
+def last_step_lines(text: str, year: int, want: int = 4) -> list[re.Match[str]]:
+    """The last `want` step lines in `text` (oldest first), found backwards from the end."""
+    found: list[re.Match[str]] = []
+    last = {w: text.rfind(w) for w in _STEP_WORDS}
+    while len(found) < want:
+        pos = max(last.values())
+        if pos < 0:
+            break
+        ls = text.rfind("\n", 0, pos) + 1
+        le = text.find("\n", pos)
+        m = _STEP.match(text, ls, le if le >= 0 else len(text))
+        if m is not None and _valid_step_line(m.group("line"), year):
+            found.append(m)
+        for w, p in last.items():
+            if p >= ls:
+                last[w] = text.rfind(w, 0, ls)
+    found.reverse()
+    return found
+
+
+_GATES = {"rank": "RANK", "local_rank": "LOCAL_RANK", "world_size": "WORLD_SIZE", "visible": "VISIBLE_DEVICES"}
+
+
+def identity(text: str) -> dict[str, str]:
+    """Identity fields from a rank log's first lines: rank, local_rank, world_size, host, visible
+    devices, and from NCCL's "Init COMPLETE" line the bus id and CUDA device."""
+    out: dict[str, str] = {}
+    for key, rx in _IDENTITY.items():
+        gate = _GATES.get(key)
+        if gate is not None and gate not in text:
+            continue  # a plain substring test is far cheaper than a regex that finds nothing
+        m = rx.search(text)
+        if m is not None:
+            out[key] = m.group(1)
+    at = text.find("Init COMPLETE")
+    if at >= 0:
+        line = text[text.rfind("\n", 0, at) + 1 : at + 20]
+        m = _NCCL_INIT.search(line)
+        if m is not None:
+            out["nccl_host"] = m.group("host")
+            out["nccl_rank"] = m.group("rank")
+            out["cuda_dev"] = m.group("cuda")
+            out["bus_id"] = m.group("bus")
+            out["world_size"] = out.get("world_size", m.group("n"))
+    return out
+
+
+def _number(tok: str) -> float | None:
+    scale = 1.0
+    if tok.endswith("ms"):
+        tok = tok[:-2]
+    elif tok.endswith("s") and tok[:-1].replace(".", "", 1).isdigit():
+        tok, scale = tok[:-1], 1000.0
+    try:
+        return float(tok.rstrip(",;")) * scale
+    except ValueError:
+        return None
+
+
+def step_metrics(lines: list[str]) -> dict[str, float]:
+    """Numeric fields of step lines ("name value", "name=value", "name: value"; seconds as ms),
+    median over the lines given, minus step counters and the loss."""
+    values: dict[str, list[float]] = {}
+    for line in lines:
+        body, _, _ = strip_prefix(line)
+        toks = body.replace("=", " ").replace(": ", " ").split()
+        for i in range(len(toks) - 1):
+            name = toks[i].strip("'\",:{}|").lower()
+            if not name or not name[0].isalpha() or name in _SKIP_METRICS:
+                continue
+            v = _number(toks[i + 1])
+            if v is not None:
+                values.setdefault(name, []).append(v)
+    return {k: sorted(v)[len(v) // 2] for k, v in values.items()}
+
+
+def scan_rank_text(
+    rs: RankScan, head: str, tail: str, matcher: LineMatcher, whole: bool, file: str, year: int | None = None
+) -> None:
+    """Add one file's head/tail to `rs` (a rank may have stdout, stderr and more; pass the one with
+    step lines first, so the others are read only after that rank's last step)."""
+    year = year or find_year(head or tail) or 1970
+    if "rank" not in rs.identity or "host" not in rs.identity:
+        for k, v in identity((head or tail)[:16384]).items():
+            rs.identity.setdefault(k, v)
+    in_tail = not whole
+    steps = last_step_lines(tail, year)
+    if steps:
+        samples = [(int(m.group("step")), line_time(m.group("line"), year)) for m in steps]
+        last_step, last_at = samples[-1]
+        if rs.last_step is None or last_step > rs.last_step or (last_step == rs.last_step and rs.last_step_at is None):
+            rs.last_step, rs.last_step_at = last_step, last_at
+            last = steps[-1]
+            rs.last_step_line = (file, tail.count("\n", 0, last.start()) + 1, in_tail, last.group("line"))
+            rs.steps = samples
+            rs.step_lines = [m.group("line") for m in steps[-2:]]
+        if any(_NAN_LOSS.search(m.group("line")) for m in steps):
+            # A NaN loss stays NaN: the last steps show it, the onset may be far back.
+            first_nan = _NAN_LOSS.search(tail)
+            if first_nan is not None:
+                _first_nan_step(rs, tail, tail.rfind("\n", 0, first_nan.start()) + 1, year, in_tail, file)
+        start = steps[-2].start() if len(steps) >= 2 else steps[0].start()
+    else:
+        start = _after(tail, rs.last_step_at, year)
+    _scan_region(rs, tail, start, steps, matcher, in_tail, year, file)
+    for line in reversed(tail[-8192:].split("\n")[-60:]):
+        at = line_time(line, year)
+        if at is not None:
+            rs.end_at = at if rs.end_at is None else max(rs.end_at, at)
+            break
+
+
+def _after(tail: str, when: float | None, year: int, max_chars: int = 65536) -> int:
+    """Where the lines after `when` begin in a file without step lines (stderr next to a stdout
+    that has them): walk back from the end to the first line stamped before `when`."""
+    floor = max(0, len(tail) - max_chars)
+    if floor:
+        floor = tail.find("\n", floor) + 1
+    if when is None:
+        return floor
+    end = len(tail)
+    while end > floor:
+        ls = tail.rfind("\n", floor, end - 1) + 1 if end - 1 > floor else floor
+        at = line_time(tail[ls:end], year)
+        if at is not None and at < when - 1.0:
+            return end
+        end = ls
+    return floor
+
+
+def _first_nan_step(rs: RankScan, tail: str, start: int, year: int, in_tail: bool, file: str) -> None:
+    """The first step whose every step line on this rank shows a NaN/Inf loss. Ranks often log the
+    all-reduced loss (NaN everywhere at once) next to their own; only the rank's own number leads."""
+    per_step: dict[int, list[tuple[bool, re.Match[str]]]] = {}
+    for m in _STEP.finditer(tail, start):
+        line = m.group("line")
+        if not _LOSS.search(line) or not _valid_step_line(line, year):
+            continue
+        per_step.setdefault(int(m.group("step")), []).append((_NAN_LOSS.search(line) is not None, m))
+    for step in sorted(per_step):
+        lines = per_step[step]
+        if all(nan for nan, _ in lines):
+            m = lines[-1][1]
+            if rs.first_nan is None or step < rs.first_nan[0]:
+                line_no = tail.count("\n", 0, m.start()) + 1
+                rs.first_nan = (step, line_time(m.group("line"), year), m.group("line"), line_no, in_tail)
+            return
+
+
+_DIGITS = str.maketrans("0123456789", "##########")
+_BLOCKS: dict[tuple[int, str], tuple[tuple[object, ...], ...]] = {}
+_BLOCK_LIMIT = 20_000
+
+
+def _scan_region(
+    rs: RankScan,
+    tail: str,
+    start: int,
+    steps: list[re.Match[str]],
+    matcher: LineMatcher,
+    in_tail: bool,
+    year: int,
+    file: str,
+) -> None:
+    """Catalog hits, the Python exception and fatal signals from `start` (the second-to-last step
+    line) to the end. Step lines and traceback frames are not matched (NaN onset is read separately).
+
+    Thousands of victims end with the same block of lines but for digits (ranks, times, pids), so
+    the reading of a block is planned once per digit-blind shape and replayed on each twin.
+    """
+    region = tail[start:]
+    lines = region.split("\n")
+    step_line: dict[int, int] = {}
+    for m in steps:
+        if m.start() >= start:
+            step_line[region.count("\n", 0, m.start() - start)] = int(m.group("step"))
+    last_step_idx = max(step_line, default=-1)
+    key = (id(matcher.catalog), region.translate(_DIGITS))
+    plan = _BLOCKS.get(key)
+    if plan is None:
+        plan = _plan(lines, set(step_line), last_step_idx, matcher)
+        if len(_BLOCKS) < _BLOCK_LIMIT:
+            _BLOCKS[key] = plan
+    first_line = tail.count("\n", 0, start) + 1
+    step = int(steps[-2].group("step")) if len(steps) >= 2 else rs.last_step
+    step_idx = sorted(step_line)
+    for item in plan:
+        kind, idx = item[0], item[1]
+        assert isinstance(idx, int)
+        line = lines[idx]
+        line_no = first_line + idx
+        if kind == "count":
+            rs.lines_after_last_step += idx
+            continue
+        if kind == "hit":
+            rule = item[2]
+            assert isinstance(rule, Rule)
+            fields = item[3]
+            if fields is None:
+                fields = rule.search(line)  # roots and number-naming rules: this line's own fields
+                if fields is None:
+                    continue
+            if rule.role is Role.CASCADE:
+                n = rs.cascade_counts.get(rule.id, 0)
+                rs.cascade_counts[rule.id] = n + 1
+                if n >= MAX_CASCADE_HITS:
+                    continue
+            elif rule.role is Role.ROOT and len(rs.hits) >= MAX_ROOT_HITS:
+                continue
+            at_step = step
+            for si in step_idx:
+                if si < idx:
+                    at_step = step_line[si]
+            hit_fields: dict[str, str] = dict(fields) if isinstance(fields, dict) else {}
+            rs.hits.append(Hit(rule.id, rule.role, line, line_no, in_tail, line_time(line, year), at_step, file, hit_fields))
+        elif kind == "fallback" and rs.fallback_cascade is None:
+            rs.fallback_cascade = (line, line_no, in_tail, line_time(line, year), file)
+        elif kind == "exception":
+            em = _PY_EXC.match(strip_prefix(line)[0])
+            if em is not None:
+                rs.exception = PyException(em.group("type"), (em.group("msg") or "").strip(), line, line_no, in_tail, None, file)
+        elif kind == "fatal" and rs.fatal is None:
+            f = _FATAL.search(strip_prefix(line)[0])
+            if f is not None:
+                rs.fatal = (f.group("msg") or f.group("sig") or "").strip()
+
+
+def _plan(lines: list[str], step_lines: set[int], last_step_idx: int, matcher: LineMatcher) -> tuple[tuple[object, ...], ...]:
+    """What to take from each line of a block: catalog hits (fields kept only where no other line
+    of the same shape could differ), the exception line, a fatal signal, a fallback cascade line."""
+    plan: list[tuple[object, ...]] = []
+    in_traceback = False
+    after = 0
+    for i, line in enumerate(lines):
+        if i in step_lines or not line:
+            continue
+        if i > last_step_idx:
+            after += 1
+        body, _, _ = strip_prefix(line)
+        if in_traceback and body[:1] in (" ", "\t"):
+            continue  # a traceback frame: file names and code, never the fault itself
+        found, cascade_like = matcher.match_flagged(line)
+        if cascade_like and i > last_step_idx:
+            plan.append(("fallback", i))
+        for rule, _ in found:
+            digit_blind = rule.role is not Role.ROOT and not matcher.names_numbers(rule)
+            plan.append(("hit", i, rule, {} if digit_blind else None))
+        if _TRACEBACK in line:
+            in_traceback = True
+            continue
+        if in_traceback:
+            if body and _PY_EXC.match(body) is not None:
+                plan.append(("exception", i))
+                in_traceback = False
+            continue
+        if ("Fatal Python error" in line or "fault" in line or "Abort" in line or "Killed" in line) and _FATAL.search(body):
+            plan.append(("fatal", i))
+    plan.append(("count", after))
+    return tuple(plan)

@@ -1,0 +1,134 @@
+"""Timestamps at the start of log lines, in the formats real jobs write, as epoch seconds.
+
+Python logging / ISO 8601, glog (torch c10d, NCCL watchdog, torchrun), `dmesg -T`, journal
+`short-iso`, syslog, Kubernetes CRI prefixes. Formats without a year (glog, syslog) take the year
+from the caller (the job's year, found in another line). Times without a zone are read as UTC: each
+node's own clock, whose skew diagnose estimates and removes later.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from functools import lru_cache
+
+_MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}
+
+# Prefixes that come before a line's own timestamp: torch's "[rank3]:", torchrun --tee "[default3]:",
+# srun -l "12: ", and Kubernetes CRI "2026-...Z stdout F ".
+RANK_PREFIX = re.compile(r"^(?:\[(?:rank|default)(\d+)\]:\s?|(\d{1,6}): )")
+_CRI = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)) (?:stdout|stderr) [FP] ")
+
+_ISO = re.compile(
+    r"^\[?(\d{4})-(\d\d)-(\d\d)[ T_](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?\s?(Z|[+-]\d\d:?\d\d)?\]?"
+)
+_GLOG = re.compile(r"^\[?([IWEF])(\d\d)(\d\d) (\d\d):(\d\d):(\d\d)\.(\d{1,9})")
+_DMESG_T = re.compile(r"^\[\s*\w{3} (\w{3}) +(\d{1,2}) (\d\d):(\d\d):(\d\d) (\d{4})\]")
+_SYSLOG = re.compile(r"^(\w{3}) +(\d{1,2}) (\d\d):(\d\d):(\d\d)\s")
+_DMESG_RAW = re.compile(r"^\[\s*(\d+)\.(\d{1,9})\]")
+
+
+@lru_cache(maxsize=4096)
+def _day_epoch(year: int, month: int, day: int) -> int:
+    return calendar.timegm((year, month, day, 0, 0, 0, 0, 0, 0))
+
+
+def _zone(z: str | None) -> int:
+    if not z or z == "Z":
+        return 0
+    sign = -1 if z[0] == "-" else 1
+    digits = z[1:].replace(":", "")
+    return sign * (int(digits[:2]) * 3600 + int(digits[2:4]) * 60)
+
+
+def _frac(s: str | None) -> float:
+    return int(s) / 10 ** len(s) if s else 0.0
+
+
+def parse_iso(text: str) -> float | None:
+    """Epoch seconds of an ISO-like timestamp at the start of `text`, else None."""
+    m = _ISO.match(text)
+    if m is None:
+        return None
+    y, mo, d, h, mi, s, frac, z = m.groups()
+    try:
+        day = _day_epoch(int(y), int(mo), int(d))
+    except (ValueError, OverflowError):
+        return None
+    return day + int(h) * 3600 + int(mi) * 60 + int(s) + _frac(frac) - _zone(z)
+
+
+def strip_prefix(line: str) -> tuple[str, int | None, float | None]:
+    """The line without its rank/CRI prefix, the rank the prefix names (or None), the CRI time (or None)."""
+    cri_at = None
+    m = _CRI.match(line)
+    if m is not None:
+        cri_at = parse_iso(m.group(1))
+        line = line[m.end() :]
+    m2 = RANK_PREFIX.match(line)
+    if m2 is not None:
+        rank = m2.group(1) or m2.group(2)
+        return line[m2.end() :], int(rank), cri_at
+    return line, None, cri_at
+
+
+def line_time(line: str, year: int) -> float | None:
+    """Epoch seconds of the timestamp this line starts with (after any rank/CRI prefix), else None.
+
+    `year` fills in formats that do not print one (glog, syslog). Monotonic dmesg stamps
+    ("[1084456.07]", seconds since boot) are not wall-clock times and give None.
+    """
+    body, _, cri_at = strip_prefix(line)
+    if not body:
+        return cri_at
+    c = body[0]
+    if c.isdigit() or (c == "[" and body[1:2].isdigit()):
+        t = parse_iso(body)
+        if t is not None:
+            return t
+    elif c in "IWEF[":
+        m = _GLOG.match(body)
+        if m is not None:
+            _, mo, d, h, mi, s, frac = m.groups()
+            try:
+                return _day_epoch(year, int(mo), int(d)) + int(h) * 3600 + int(mi) * 60 + int(s) + _frac(frac)
+            except (ValueError, OverflowError):
+                return cri_at
+        m = _DMESG_T.match(body)
+        if m is not None:
+            return _month_time(m.group(6), *m.groups()[:5]) or cri_at
+    if c.isalpha():
+        m = _SYSLOG.match(body)
+        if m is not None:
+            return _month_time(str(year), *m.groups()) or cri_at
+    return cri_at
+
+
+def _month_time(year: str, mon: str, day: str, h: str, mi: str, s: str) -> float | None:
+    month = _MONTHS.get(mon[:3].lower())
+    if month is None:
+        return None
+    try:
+        return float(_day_epoch(int(year), month, int(day)) + int(h) * 3600 + int(mi) * 60 + int(s))
+    except (ValueError, OverflowError):
+        return None
+
+
+def uptime_stamp(line: str) -> float | None:
+    """Seconds since boot of a raw `dmesg` line ("[1084456.074562] ..."), else None."""
+    m = _DMESG_RAW.match(line)
+    return int(m.group(1)) + _frac(m.group(2)) if m else None
+
+
+_YEAR_ISO = re.compile(r"(?<!\d)(20\d\d)-[01]\d-[0-3]\d[ T_]\d\d:\d\d")
+_YEAR_DMESG = re.compile(r"\w{3} \w{3} +\d{1,2} \d\d:\d\d:\d\d (20\d\d)\]")
+
+
+def find_year(text: str, limit: int = 16384, dmesg: bool = False) -> int | None:
+    """The year of the first full date in the first `limit` characters of `text` (to complete
+    glog and syslog stamps), else None. `dmesg` also reads `dmesg -T` stamps (kernel logs)."""
+    part = text[:limit]
+    m = _YEAR_ISO.search(part)
+    if m is None and dmesg:
+        m = _YEAR_DMESG.search(part)
+    return int(m.group(1)) if m else None

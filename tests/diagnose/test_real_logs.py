@@ -1,0 +1,57 @@
+"""diagnose on real torchrun logs (tests/data/diagnose/real): the culprit rank of each fault."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from trainmedic.diagnose import diagnose
+from trainmedic.model import Action, KnownFault
+
+REAL = Path(__file__).resolve().parents[1] / "data" / "diagnose" / "real"
+
+
+def truth(name: str) -> int:
+    return int(json.loads((REAL / name / "truth.json").read_text())["culprit_rank"])
+
+
+def test_names_the_sigkilled_rank_from_torchruns_own_record() -> None:
+    d = diagnose(REAL / "crash")
+    assert d.verdict.culprit is not None and d.verdict.culprit.rank == truth("crash")
+    assert d.verdict.fault == KnownFault.CRASH
+    assert any(e.file == "torchrun.log" and e.line for e in d.verdict.evidence)
+
+
+def test_names_the_sigstopped_rank_that_logged_nothing_while_its_peers_timed_out() -> None:
+    d = diagnose(REAL / "hang")
+    assert d.verdict.culprit is not None and d.verdict.culprit.rank == truth("hang")
+    assert d.verdict.fault == KnownFault.HANG
+    assert d.victims["ranks"] == 3  # the three gloo timeouts are victims, never the culprit
+    assert any("step 8" in e.text and e.line for e in d.verdict.evidence)
+
+
+def test_names_the_rank_that_raised_and_sends_the_user_to_the_code() -> None:
+    d = diagnose(REAL / "exception")
+    assert d.verdict.culprit is not None and d.verdict.culprit.rank == truth("exception")
+    assert d.verdict.action is Action.CHECK_USER_CODE
+    assert "shape mismatch" in d.verdict.evidence[0].text
+
+
+def test_reads_a_tar_archive_of_the_logs_like_the_directory(tmp_path: Path) -> None:
+    archive = tmp_path / "hang.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(REAL / "hang", arcname="hang")
+    d = diagnose(archive)
+    assert d.verdict.culprit is not None and d.verdict.culprit.rank == truth("hang")
+
+
+@pytest.mark.parametrize("name", ["crash", "hang", "exception"])
+def test_cites_evidence_lines_that_exist_in_the_files(name: str) -> None:
+    d = diagnose(REAL / name)
+    for e in d.verdict.evidence:
+        if e.file and e.line:
+            lines = (REAL / name / e.file).read_text(errors="replace").splitlines()
+            assert lines[e.line - 1].strip() in e.text or e.text.strip() in lines[e.line - 1] or name == "crash"
