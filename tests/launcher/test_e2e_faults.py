@@ -48,6 +48,7 @@ def test_an_injected_fault_is_named_and_the_job_resumes_from_its_checkpoint(
     assert result.final_step == 15
     inc = check_recovered(tmp_path, symptom, 2, fault)
     assert inc["timeline"]["detected"] - inc["timeline"]["fault"] < 5.0
+    assert inc["launcher"]["warm_ranks"] == 4  # the restart took ready standbys
 
 
 def test_a_python_hang_dumps_the_culprits_stack_into_the_incident(tmp_path: Path) -> None:
@@ -69,6 +70,7 @@ def test_a_sigstopped_rank_is_named_as_the_silent_one_and_killed(tmp_path: Path)
     assert result.rc == 0, said
     inc = check_recovered(tmp_path, "hang", 3, "hang.silent")
     assert inc["launcher"]["localization"]["method"] == "silent"
+    assert any("process state T" in e["text"] for e in inc["verdict"]["evidence"])
 
 
 def test_a_sigkilled_rank_is_the_culprit_not_the_peers_that_fail_after_it(tmp_path: Path) -> None:

@@ -142,6 +142,15 @@ def _sigterm(signum: int, frame: Any) -> None:
     show_default=True,
     help="Several nodes: seconds to wait for all launchers.",
 )
+@click.option(
+    "--warm-standby/--no-warm-standby",
+    default=True,
+    show_default=True,
+    help="Keep ready processes (torch imported) for a fast restart.",
+)
+@click.option(
+    "--preload", default="torch", show_default=True, help="Comma list of modules warm standbys import ahead."
+)
 @click.option("-m", "--module", is_flag=True, help="Run the command as a Python module (python -m).")
 @click.option("--no-python", is_flag=True, help="Run the command as is, not with python.")
 @click.option(
@@ -169,6 +178,8 @@ def run(
     log_dir: Path | None,
     echo: str,
     join_timeout: float,
+    warm_standby: bool,
+    preload: str,
     module: bool,
     no_python: bool,
     as_json: bool,
@@ -225,6 +236,8 @@ def run(
         log_dir=log_dir,
         echo=echo,
         join_timeout_s=join_timeout,
+        warm_standby=warm_standby,
+        preload=tuple(m.strip() for m in preload.split(",") if m.strip()),
     )
     signal.signal(signal.SIGTERM, _sigterm)
     signal.signal(signal.SIGHUP, _sigterm)

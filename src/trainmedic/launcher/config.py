@@ -56,6 +56,10 @@ class RunConfig:
     """Several nodes: how long node 0 waits for the others to join."""
     heartbeat_s: float = 0.1
     """Interval of in-job heartbeats."""
+    warm_standby: bool = True
+    """Keep processes with `preload` already imported, ready to become the next attempt's ranks."""
+    preload: tuple[str, ...] = ("torch",)
+    """Modules warm standbys import ahead of time."""
     env: dict[str, str] = field(default_factory=dict)
     """Extra environment for every rank (tests, demo)."""
 

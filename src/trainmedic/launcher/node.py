@@ -6,6 +6,8 @@ nodes a follower drives it on the coordinator's orders and forwards its observat
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import queue
 import signal
@@ -106,6 +108,58 @@ class _Rank:
     reader: threading.Thread
     log: IO[str] | None = None
     exited: bool = False
+    warm: bool = False
+
+
+# A warm standby: a Python process that has already imported the heavy modules (torch) and waits
+# for its rank's environment on stdin, then runs the script as __main__. A restart then costs
+# rendezvous and checkpoint loading, not interpreter start and `import torch`.
+_STANDBY_BOOT = """
+import json, os, runpy, sys
+for _m in sys.argv[1].split(","):
+    if _m:
+        try:
+            __import__(_m)
+        except Exception:
+            pass
+_line = sys.stdin.readline()
+if not _line:
+    sys.exit(0)
+_msg = json.loads(_line)
+os.environ.clear()
+os.environ.update(_msg["env"])
+sys.stdin.close()
+sys.argv = list(_msg["argv"])
+if _msg["module"]:
+    runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
+else:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(sys.argv[0])))
+    runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+@dataclass(slots=True)
+class _Standby:
+    proc: subprocess.Popen[bytes]
+    holder: list[int]
+    """[rank] once assigned; the reader thread tags lines with it."""
+    reader: threading.Thread | None = None
+
+
+def python_script(argv: Sequence[str]) -> tuple[list[str], bool] | None:
+    """(script argv, is_module) for `python [-u] script ...` / `python [-u] -m mod ...`; else None."""
+    if not argv or not Path(argv[0]).name.startswith("python"):
+        return None
+    rest = list(argv[1:])
+    while rest and rest[0] == "-u":
+        rest.pop(0)
+    if not rest:
+        return None
+    if rest[0] == "-m":
+        return (rest[1:], True) if len(rest) > 1 else None
+    if rest[0].startswith("-"):
+        return None
+    return rest, False
 
 
 @dataclass
@@ -123,6 +177,8 @@ class LocalNode:
     log_dir: Path | None = None
     echo: Callable[[int, str], None] | None = None
     clock: Callable[[], float] = time.time
+    preload: tuple[str, ...] = ()
+    """Modules warm standbys import ahead of a restart (empty: no standbys)."""
 
     def __post_init__(self) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -134,6 +190,8 @@ class LocalNode:
         self.devices = DeviceMap(self.name, self.base_env)
         self.attempt = -1
         self._pending: list[Obs] = []
+        self.standbys: list[_Standby] = []
+        self._script = python_script(self.argv)
 
     # ---- lifecycle ---------------------------------------------------------------------------------
 
@@ -178,7 +236,7 @@ class LocalNode:
         return env
 
     def start(self, a: NodeAttempt) -> list[Obs]:
-        """Spawn this node's ranks for attempt `a`; returns one `started` observation per rank."""
+        """Spawn this node's ranks for attempt `a` (warm standbys first); one `started` obs per rank."""
         self.attempt = a.attempt
         self.ranks = {}
         out: list[Obs] = []
@@ -188,18 +246,74 @@ class LocalNode:
                 d = self.log_dir / f"attempt_{a.attempt}"
                 d.mkdir(parents=True, exist_ok=True)
                 log = (d / f"rank_{r.rank}.log").open("w")
-            proc = spawn(self.argv, self.rank_env(a, r))
-            t = threading.Thread(target=self._read, args=(r.rank, proc, log, a.attempt), daemon=True)
-            self.ranks[r.rank] = _Rank(r, proc, t, log)
-            t.start()
+            env = self.rank_env(a, r)
+            proc, reader, warm = self._take_standby(r.rank, env, log)
+            if proc is None:
+                proc = spawn(self.argv, env)
+                reader = threading.Thread(
+                    target=self._read, args=([r.rank], proc, log, a.attempt), daemon=True
+                )
+                reader.start()
+            assert reader is not None
+            self.ranks[r.rank] = _Rank(r, proc, reader, log, warm=warm)
             card = self.devices.card(r.slot)
-            info = {"pid": proc.pid, "local_rank": r.local_rank, "slot": r.slot, "card": card.to_dict()}
+            info = {
+                "pid": proc.pid,
+                "local_rank": r.local_rank,
+                "slot": r.slot,
+                "card": card.to_dict(),
+                "warm": warm,
+            }
             out.append(Obs("started", self.node_rank, self.clock(), r.rank, info))
         self._pending.extend(out)
         return out
 
-    def _read(self, rank: int, proc: subprocess.Popen[bytes], log: IO[str] | None, attempt: int) -> None:
+    def prepare_standbys(self, count: int | None = None) -> int:
+        """Start warm standbys for the next attempt (call once the current one trains); returns how many."""
+        if not self.preload or self._script is None:
+            return 0
+        want = len(self.ranks) if count is None else count
+        self.standbys = [sb for sb in self.standbys if sb.proc.poll() is None]
+        env = dict(self.base_env)
+        env.update(self.extra_env)
+        env.setdefault("OMP_NUM_THREADS", "1")
+        env["PYTHONUNBUFFERED"] = "1"
+        started = 0
+        while len(self.standbys) < want:
+            argv = [self.argv[0], "-u", "-c", _STANDBY_BOOT, ",".join(self.preload)]
+            proc = spawn(argv, env, stdin=True)
+            self.standbys.append(_Standby(proc, []))
+            started += 1
+        return started
+
+    def _take_standby(
+        self, rank: int, env: dict[str, str], log: IO[str] | None
+    ) -> tuple[subprocess.Popen[bytes] | None, threading.Thread | None, bool]:
+        while self.standbys and self._script is not None:
+            sb = self.standbys.pop(0)
+            if sb.proc.poll() is not None or sb.proc.stdin is None:
+                continue
+            argv, module = self._script
+            try:
+                sb.proc.stdin.write(
+                    (json.dumps({"env": env, "argv": argv, "module": module}) + "\n").encode()
+                )
+                sb.proc.stdin.close()
+            except OSError:
+                continue
+            sb.holder.append(rank)
+            reader = threading.Thread(
+                target=self._read, args=(sb.holder, sb.proc, log, self.attempt), daemon=True
+            )
+            reader.start()
+            return sb.proc, reader, True
+        return None, None, False
+
+    def _read(
+        self, holder: list[int], proc: subprocess.Popen[bytes], log: IO[str] | None, attempt: int
+    ) -> None:
         assert proc.stdout is not None
+        rank = holder[0]
         for raw in iter(proc.stdout.readline, b""):
             text = raw.decode(errors="replace").rstrip("\n")
             self.lines.put((rank, text, self.clock()))
@@ -256,6 +370,19 @@ class LocalNode:
             return False
         return True
 
+    def process_state(self, rank: int) -> str | None:
+        """The rank's scheduler state from /proc (`T (stopped)` for a SIGSTOPped rank), if readable."""
+        st = self.ranks.get(rank)
+        if st is None:
+            return None
+        try:
+            for line in Path(f"/proc/{st.proc.pid}/status").read_text().splitlines():
+                if line.startswith("State:"):
+                    return line.split(":", 1)[1].strip()
+        except OSError:
+            return None
+        return None
+
     def signal_rank(self, rank: int, sig: int) -> bool:
         """Send a signal to one rank's process (fault injection from outside)."""
         st = self.ranks.get(rank)
@@ -281,6 +408,11 @@ class LocalNode:
     def close(self) -> None:
         if any(st.proc.poll() is None for st in self.ranks.values()):
             self.stop(term_timeout_s=1.0)
+        for sb in self.standbys:
+            signal_group(sb.proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                sb.proc.wait(timeout=5)
+        self.standbys = []
         self.sock.close()
 
 

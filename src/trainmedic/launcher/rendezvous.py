@@ -135,6 +135,9 @@ class RemoteNode:
                 self._held.append(o)
         return None
 
+    def prepare_standbys(self) -> None:
+        self.link.send({"cmd": "standby"})
+
     def finish(self, rc: int) -> None:
         with contextlib.suppress(LinkClosed):
             self.link.send({"cmd": "finish", "rc": rc})
@@ -245,6 +248,8 @@ def follow(
                         },
                     ).to_json()
                 )
+            elif cmd == "standby":
+                node.prepare_standbys()
             elif cmd == "dump":
                 node.dump_stacks(int(msg["rank"]))
             elif cmd == "signal":

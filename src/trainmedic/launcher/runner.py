@@ -78,6 +78,7 @@ def run(
         heartbeat_s=cfg.heartbeat_s,
         log_dir=cfg.log_dir,
         echo=echo,
+        preload=cfg.preload if cfg.warm_standby else (),
     )
     if cfg.node_rank != 0:
         assert cfg.master_port is not None

@@ -146,6 +146,8 @@ class Supervisor:
         self.job: JobProgress | None = None
         self.attempt = 0
         self.rank_to_node: dict[int, int] = {}
+        self.process_states: dict[int, str] = {}
+        self.warm_starts = 0
         ckpt = cfg.checkpoint_dir
         self.incident_dir = cfg.incident_dir or (ckpt / "incidents" if ckpt else Path("trainmedic-incidents"))
         self.job_name = cfg.job_name or script_name(cfg.argv)
@@ -257,6 +259,7 @@ class Supervisor:
                 self.where[spec.rank] = (nr, spec.local_rank, spec.slot)
                 self.rank_to_node[spec.rank] = nr
         self.job = JobProgress(ranks, now)
+        self.warm_starts = 0
         self.tails = {r.rank: collections.deque(maxlen=TAIL_LINES) for r in ranks}
         for nr, a in plans.items():
             self.nodes[nr].start(a)
@@ -319,6 +322,8 @@ class Supervisor:
             r = job.ranks.get(obs.rank)
             if r is not None:
                 r.pid = info.get("pid")
+            if info.get("warm"):
+                self.warm_starts += 1
             card = info.get("card")
             if card:
                 self.cards[obs.rank] = Card(**card)
@@ -327,9 +332,16 @@ class Supervisor:
         job = self.job
         assert job is not None
         reported: dict[str, float | None] = {}
+        standby = False
         while True:
             self._collect()
             now = self.clock()
+            if not standby and job.first_progress_at is not None and self.cfg.max_restarts > 0:
+                standby = True  # once training runs, so the imports do not slow this attempt's start
+                for n in self.nodes.values():
+                    prep = getattr(n, "prepare_standbys", None)
+                    if prep is not None:
+                        prep()
             if self.on_tick is not None:
                 self.on_tick(self, job, now)
             if self.open_incident is not None and job.first_progress_at is not None:
@@ -368,7 +380,7 @@ class Supervisor:
             if (st.last_step is not None and resume_step is not None)
             else None
         )
-        st.extra.update({"first_new_step": first, "steps_lost": lost})
+        st.extra.update({"first_new_step": first, "steps_lost": lost, "warm_ranks": self.warm_starts})
         outcome = f"training again at step {first} (attempt {self.attempt}); steps lost: {lost}"
         st.incident = dataclasses.replace(
             st.incident, timeline={**st.incident.timeline, "resumed": job.first_progress_at}, outcome=outcome
@@ -377,7 +389,7 @@ class Supervisor:
         tl = st.incident.timeline
         self._say(
             f"resumed: first new step {first} at +{tl['resumed'] - tl.get('fault', tl['detected']):.2f}s after the fault "
-            f"({lost} step(s) lost); incident {st.path}"
+            f"({lost} step(s) lost; {self.warm_starts} rank(s) from warm standbys); incident {st.path}"
         )
         self._event("resumed", incident=st.incident.id, step=first, steps_lost=lost, timeline=tl)
 
@@ -412,12 +424,16 @@ class Supervisor:
             is_victim=self._is_victim,
         )
         culprit = loc.rank
-        if culprit is not None and symptom in (Symptom.CRASH, Symptom.HANG):
+        if culprit is not None and symptom in (Symptom.CRASH, Symptom.EXCEPTION, Symptom.HANG):
+            # The symptom is the culprit's, not that of the victim that happened to be seen first.
             r = job.ranks.get(culprit)
-            if (r is not None and r.exception is not None) or last_exception(
+            raised = (r is not None and r.exception is not None) or last_exception(
                 list(self.tails.get(culprit, ()))
-            ):
-                symptom = Symptom.EXCEPTION  # e.g. a rank whose teardown after a traceback never ends
+            )
+            if raised:
+                symptom = Symptom.EXCEPTION  # also a rank whose teardown after a traceback never ends
+            elif symptom is Symptom.EXCEPTION:
+                symptom = Symptom.CRASH
         localized = self.clock()
         location = self._location(culprit)
         where = f"rank {culprit}" + (
@@ -440,9 +456,16 @@ class Supervisor:
         kill_first: list[int] = []
         if culprit is not None and symptom in (Symptom.HANG, Symptom.STRAGGLER):
             r = job.ranks.get(culprit)
-            if r is not None and r.alive and r.attached:
-                nr = self.rank_to_node[culprit]
-                if self.nodes[nr].dump_stacks(culprit):
+            if r is not None and r.alive:
+                link = self.nodes[self.rank_to_node[culprit]]
+                state = getattr(link, "process_state", lambda _r: None)(culprit)
+                if state is not None:
+                    self.process_states[culprit] = state
+                if state is not None and state.startswith(("T", "t")):
+                    # Stopped by a signal or a debugger: resuming it for a stack dump would let the
+                    # job run on for a moment; the state itself is the evidence.
+                    self._say(f"rank {culprit} process state: {state}")
+                elif r.attached and link.dump_stacks(culprit):
                     self._settle(0.5)
                 kill_first.append(culprit)
         verdict = self._classify(job, symptom, culprit, f, loc)
@@ -563,10 +586,14 @@ class Supervisor:
             if any(w in k for w in ("NVRM", "Xid", "AER", "mce", "EDAC", "hccs", "npu", "nvlink", "segfault"))
         ]
         detail = f"{f.message}; culprit {loc.reason}"
-        if symptom is Symptom.CRASH and culprit is not None:
-            code = job.ranks[culprit].exit_code
-            if code is not None:
-                detail = f"rank {culprit} {describe_exit(code)}; {loc.reason}"
+        if culprit is not None and culprit in self.process_states:
+            detail += f"; process state {self.process_states[culprit]}"
+        if symptom in (Symptom.CRASH, Symptom.EXCEPTION) and culprit is not None:
+            r = job.ranks[culprit]
+            if r.exception is not None:
+                detail = f"rank {culprit} raised {r.exception[0]}; {loc.reason}"
+            elif r.exit_code is not None:
+                detail = f"rank {culprit} {describe_exit(r.exit_code)}; {loc.reason}"
         v = classify(symptom, lines, kernel, detail=detail, same_exception_everywhere=same)
         if v.role is not Role.ROOT:
             v = dataclasses.replace(v, role=Role.ROOT)

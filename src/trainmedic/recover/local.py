@@ -31,13 +31,15 @@ def _child_setup(parent_pid: int) -> Callable[[], None]:
     return setup
 
 
-def spawn(argv: Sequence[str], env: Mapping[str, str], cwd: str | None = None) -> subprocess.Popen[bytes]:
+def spawn(
+    argv: Sequence[str], env: Mapping[str, str], cwd: str | None = None, stdin: bool = False
+) -> subprocess.Popen[bytes]:
     """Start one rank: own session, dies with the launcher, stdout+stderr on one pipe."""
     return subprocess.Popen(
         list(argv),
         env=dict(env),
         cwd=cwd,
-        stdin=subprocess.DEVNULL,
+        stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
