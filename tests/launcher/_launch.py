@@ -46,7 +46,13 @@ def launch(
     cfg: RunConfig, on_tick: Callable[[Supervisor, JobProgress, float], None] | None = None
 ) -> tuple[RunResult, list[str]]:
     said: list[str] = []
-    result = run(cfg, say=said.append, on_tick=on_tick)
+    result = run(
+        cfg,
+        say=said.append,
+        on_tick=on_tick,
+        on_event=lambda kind, data: said.append(f"event {kind} {sorted(data.items())}"),
+        echo=lambda rank, line: said.append(f"rank{rank}: {line}"),
+    )
     return result, said
 
 

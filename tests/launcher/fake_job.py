@@ -34,6 +34,7 @@ def main() -> None:
     p.add_argument("--step-time", type=float, default=0.05)
     p.add_argument("--sync-dir", type=Path, required=True)
     p.add_argument("--plain", action="store_true", help="no trainmedic.train: print step lines only")
+    p.add_argument("--xid-rank", type=int, default=-1, help="this rank logs an Xid 79 and exits at step 5 (attempt 0)")
     a = p.parse_args()
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     attempt = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0"))
@@ -64,7 +65,11 @@ def main() -> None:
         except (OSError, ValueError, KeyError):
             print(f"cannot read {path.name}", flush=True)
     print(f"rank {rank} start={start} attempt={attempt} world={world}", flush=True)
+    print(f"rank {rank} CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')}", flush=True)
     for step in range(start, a.steps):
+        if rank == a.xid_rank and step == 5 and attempt == 0:
+            print("NVRM: Xid (PCI:0000:09:00): 79, pid=0, GPU has fallen off the bus.", flush=True)
+            sys.exit(1)
         with mon.step(step):
             time.sleep(a.step_time)
             barrier(sync, attempt, step, rank, world, mon)

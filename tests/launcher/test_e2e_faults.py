@@ -131,3 +131,21 @@ def test_dry_run_records_but_neither_stops_nor_restarts(tmp_path: Path) -> None:
     inc = incidents(tmp_path / "ck")[0]
     assert inc["dry_run"] is True and inc["symptom"] == "nan" and "stopped" not in inc["timeline"]
     assert inc["outcome"].startswith("dry run")
+
+
+def test_a_hardware_verdict_stops_the_job_with_the_culprit_card(tmp_path: Path) -> None:
+    result, _said = launch(fake_cfg(tmp_path, extra_args=("--xid-rank", "1")))
+    assert result.rc == 1
+    inc = incidents(tmp_path / "ck")[0]
+    assert inc["verdict"]["component"] == "accelerator" and inc["verdict"]["culprit"]["local_rank"] == 1
+    assert "--allow-shrink" in result.reason
+
+
+def test_allow_shrink_restarts_without_the_culprit_card(tmp_path: Path) -> None:
+    result, said = launch(fake_cfg(tmp_path, extra_args=("--xid-rank", "1"), allow_shrink=True, echo="all"))
+    assert result.rc == 0, said
+    inc = incidents(tmp_path / "ck")[0]
+    assert inc["launcher"]["excluded_card"] == {"node": "localhost", "slot": 1}
+    assert inc["launcher"]["decision"]["step"] == "restart_without_card"
+    assert "event started [('at', " in " ".join(said) and "('world_size', 3)" in " ".join(said)
+    assert any("CUDA_VISIBLE_DEVICES=0,2,3" in line for line in said)
