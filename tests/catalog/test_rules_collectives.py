@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from catalog_rules_support import classify, excerpts
+from tests.catalog.catalog_rules_support import classify, excerpts
 
 from trainmedic.model import Role
 

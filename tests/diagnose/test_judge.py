@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from jobgen import Job, stamp, timeout_line
+from tests.diagnose.jobgen import Job, stamp, timeout_line
 
 from trainmedic.catalog import Rule, load_catalog
 from trainmedic.diagnose import diagnose

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from _launch import SRC, incidents
+from tests.launcher._launch import SRC, incidents
 
 from trainmedic.launcher.config import RunConfig
 from trainmedic.launcher.runner import run

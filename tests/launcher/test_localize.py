@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "detect"))
 
-from _launcher_progress import beat, make_job, train_steps
+from tests.detect._launcher_progress import beat, make_job, train_steps
 
 from trainmedic.launcher.classify import classify, last_exception
 from trainmedic.localize.devices import DeviceMap, parse_smi

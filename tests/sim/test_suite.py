@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from jobfiles import tree_digest
+from tests.sim.jobfiles import tree_digest
 
 from trainmedic.catalog import Catalog
 from trainmedic.sim.faults import LLAMA3_MIX, Scenario
