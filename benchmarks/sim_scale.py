@@ -100,12 +100,12 @@ def main() -> None:
             sims.append(r)
             cps.append(cp_s)
             cp_cpus.append(cp_cpu)
-            shutil.rmtree(copy)
-            if not args.keep or i < args.repeat - 1:
-                shutil.rmtree(out)
             print(f"run {i}: sim {r['seconds']:.1f} s ({r['cpu']:.1f} s CPU), cp -r {cp_s:.1f} s ({cp_cpu:.1f} s CPU), "
                   f"{r['bytes'] / 1e6:.0f} MB, "
                   f"{r['files']} files, peak RSS {r['peak_rss'] / 2**20:.0f} MiB", flush=True)
+            shutil.rmtree(copy)
+            if not args.keep or i < args.repeat - 1:
+                shutil.rmtree(out)
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
