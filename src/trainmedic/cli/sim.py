@@ -244,3 +244,13 @@ def goodput(cards: int, days: float, detect_s: float, localize_s: float, recover
     oc = data["optimal_checkpoint"]
     click.echo(f"\noptimal checkpoint interval: Young {oc['young_s'] / 60:.1f} min, Daly {oc['daly_s'] / 60:.1f} min "
                f"-> ETTR {oc['ettr_at_daly'] * 100:.1f}% (closed form {oc['ettr_at_daly_closed_form'] * 100:.1f}%)")
+
+
+def _attach_telemetry() -> None:
+    # The telemetry generator lives with the agent that replays it; it is a `sim` subcommand all the same.
+    from trainmedic.cli.sim_telemetry import telemetry
+
+    sim.add_command(telemetry)
+
+
+_attach_telemetry()
