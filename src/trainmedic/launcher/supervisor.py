@@ -18,17 +18,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from trainmedic.detect.crash import CrashDetector, describe_exit
+from trainmedic.detect.crash import CrashDetector
 from trainmedic.detect.hang import HangDetector
 from trainmedic.detect.nan import NanDetector
 from trainmedic.detect.progress import JobProgress, OnlineDetector, RankProgress
 from trainmedic.detect.straggler import StragglerDetector
-from trainmedic.launcher.classify import classify, last_exception, read_kernel_log
+from trainmedic.launcher.classify import last_exception
 from trainmedic.launcher.config import RunConfig
+from trainmedic.launcher.evidence import ERROR_LINE, card_text, incident_verdict, is_victim, observed, onset
 from trainmedic.launcher.node import NodeAttempt, Obs, RankSpec
 from trainmedic.launcher.record import record_incident
-from trainmedic.localize.wavefront import CASCADE_HINTS, Localization, locate
-from trainmedic.model import Action, Card, Finding, Incident, RankLocation, Role, Symptom
+from trainmedic.localize.wavefront import locate
+from trainmedic.model import Action, Card, Finding, Incident, RankLocation, Symptom
 from trainmedic.recover import checkpoints
 from trainmedic.recover.ladder import CircuitBreaker, Decision, Step, decide
 from trainmedic.train import protocol
@@ -307,7 +308,7 @@ class Supervisor:
             tail.append(text)
             if text.startswith("[trainmedic]"):
                 return
-            if _ERROR_LINE.search(text):
+            if ERROR_LINE.search(text):
                 job.error_line(obs.rank, obs.at)
             r = job.ranks.get(obs.rank)
             if r is not None and not r.attached:
@@ -395,13 +396,6 @@ class Supervisor:
 
     # ---- incidents ----------------------------------------------------------------------------------
 
-    def _is_victim(self, rank: int) -> bool:
-        tail = list(self.tails.get(rank, ()))
-        errs = [t for t in tail if _ERROR_LINE.search(t) or any(h in t for h in CASCADE_HINTS)]
-        if not errs:
-            return False
-        return any(any(h in t for h in CASCADE_HINTS) for t in errs)
-
     def _settle(self, seconds: float) -> None:
         end = self.clock() + seconds
         while self.clock() < end:
@@ -421,7 +415,7 @@ class Supervisor:
             self.clock(),
             hinted_rank=f.rank,
             silence_s=max(1.0, 8 * self.cfg.heartbeat_s),
-            is_victim=self._is_victim,
+            is_victim=lambda rank: is_victim(list(self.tails.get(rank, ()))),
         )
         culprit = loc.rank
         if culprit is not None and symptom in (Symptom.CRASH, Symptom.EXCEPTION, Symptom.HANG):
@@ -437,7 +431,7 @@ class Supervisor:
         localized = self.clock()
         location = self._location(culprit)
         where = f"rank {culprit}" + (
-            f" (node {location.node}, local rank {location.local_rank}, card {self._card_text(location)})"
+            f" (node {location.node}, local rank {location.local_rank}, card {card_text(location)})"
             if location
             else ""
         )
@@ -449,10 +443,8 @@ class Supervisor:
             method=loc.method,
             card=location.to_dict() if location else None,
         )
-        onset = self._onset(
-            job, symptom, culprit, f
-        )  # before the stack dump's SIGCONT revives a stopped rank
-        observed = self._observed(job, symptom, f, detected)
+        onset_at = onset(job, symptom, culprit, f)  # before a stack dump's SIGCONT revives a stopped rank
+        observed_at = observed(job, symptom, f, detected)
         kill_first: list[int] = []
         if culprit is not None and symptom in (Symptom.HANG, Symptom.STRAGGLER):
             r = job.ranks.get(culprit)
@@ -468,7 +460,15 @@ class Supervisor:
                 elif r.attached and link.dump_stacks(culprit):
                     self._settle(0.5)
                 kill_first.append(culprit)
-        verdict = self._classify(job, symptom, culprit, f, loc)
+        verdict = incident_verdict(
+            job,
+            self.tails,
+            symptom,
+            culprit,
+            f,
+            loc,
+            self.process_states.get(culprit) if culprit is not None else None,
+        )
         verdict = dataclasses.replace(verdict, culprit=location)
         card_key = (
             (location.node, self.where[culprit][2])
@@ -502,7 +502,7 @@ class Supervisor:
             decision=str(decision.step),
             reason=decision.reason,
         )
-        timeline = {"fault": onset, "observed": observed, "detected": detected, "localized": localized}
+        timeline = {"fault": onset_at, "observed": observed_at, "detected": detected, "localized": localized}
         extra: dict[str, Any] = {
             "attempt": self.attempt,
             "symptom_detail": f.message,
@@ -571,65 +571,11 @@ class Supervisor:
         self._collect()
         return summary
 
-    def _classify(
-        self, job: JobProgress, symptom: Symptom, culprit: int | None, f: Finding, loc: Localization
-    ) -> Any:
-        lines = list(self.tails.get(culprit, ())) if culprit is not None else []
-        same = False
-        if symptom is Symptom.EXCEPTION:
-            excs = {last_exception(list(self.tails.get(r.rank, ()))) for r in job.ranks.values()}
-            same = len(excs) == 1 and None not in excs and len(job.ranks) > 1
-        kernel = read_kernel_log() if symptom in (Symptom.CRASH, Symptom.HANG) else []
-        kernel = [
-            k
-            for k in kernel
-            if any(w in k for w in ("NVRM", "Xid", "AER", "mce", "EDAC", "hccs", "npu", "nvlink", "segfault"))
-        ]
-        detail = f"{f.message}; culprit {loc.reason}"
-        if culprit is not None and culprit in self.process_states:
-            detail += f"; process state {self.process_states[culprit]}"
-        if symptom in (Symptom.CRASH, Symptom.EXCEPTION) and culprit is not None:
-            r = job.ranks[culprit]
-            if r.exception is not None:
-                detail = f"rank {culprit} raised {r.exception[0]}; {loc.reason}"
-            elif r.exit_code is not None:
-                detail = f"rank {culprit} {describe_exit(r.exit_code)}; {loc.reason}"
-        v = classify(symptom, lines, kernel, detail=detail, same_exception_everywhere=same)
-        if v.role is not Role.ROOT:
-            v = dataclasses.replace(v, role=Role.ROOT)
-        return v
-
     def _location(self, rank: int | None) -> RankLocation | None:
         if rank is None or rank not in self.where:
             return None
         nr, local, _slot = self.where[rank]
         return RankLocation(rank=rank, node=self.nodes[nr].name, local_rank=local, card=self.cards.get(rank))
-
-    @staticmethod
-    def _card_text(loc: RankLocation) -> str:
-        c = loc.card
-        if c is None:
-            return "?"
-        ident = c.serial or c.bus_id or c.uuid or ("cpu slot" if c.model == "cpu-slot" else "")
-        return f"{c.node}:{c.index}" + (f" {ident}" if ident else "")
-
-    def _onset(self, job: JobProgress, symptom: Symptom, culprit: int | None, f: Finding) -> float:
-        r = job.ranks.get(culprit) if culprit is not None else None
-        if symptom is Symptom.HANG:
-            if r is not None and r.attached and r.last_beat_at is not None:
-                return min(r.last_beat_at, job.last_progress_at or r.last_beat_at)
-            return job.last_progress_at or job.started_at
-        if symptom is Symptom.EXCEPTION and r is not None and r.first_error_at is not None:
-            return r.first_error_at
-        if symptom is Symptom.NAN and r is not None and r.bad_loss is not None:
-            return r.bad_loss[2]
-        return f.at
-
-    def _observed(self, job: JobProgress, symptom: Symptom, f: Finding, detected: float) -> float:
-        if symptom is Symptom.HANG and job.last_progress_at is not None:
-            p99 = job.interval_p99() or 0.0
-            return min(detected, job.last_progress_at + p99)
-        return min(f.at, detected)
 
     def _choose_checkpoint(self, first: bool) -> checkpoints.Checkpoint | None:
         root = self.cfg.checkpoint_dir
