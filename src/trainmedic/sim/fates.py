@@ -63,8 +63,12 @@ class NodeEnd:
 _SIGNAL_CODES = {"SIGKILL": -9, "SIGSEGV": -11, "SIGBUS": -7, "SIGABRT": -6}
 
 
-def _natural(plan: JobPlan, rank: int, rng: random.Random) -> Fate:
-    """The rank's end if nobody killed it first."""
+def _natural(plan: JobPlan, rank: int, rng: random.Random, node_frac: float) -> Fate:
+    """The rank's end if nobody killed it first.
+
+    `node_frac`: how far into the step this node's ranks reach their blocking collective; ranks of a
+    node run in lockstep through their tensor-parallel collectives, so they block within milliseconds.
+    """
     topo = plan.topo
     sc = plan.scenario
     if sc in (Scenario.STRAGGLER, Scenario.NAN):
@@ -93,17 +97,18 @@ def _natural(plan: JobPlan, rank: int, rng: random.Random) -> Fate:
     direct = rank in topo.tp_group(c) or rank in topo.pp_group(c)
     if exits_at is not None and direct:
         at = exits_at + rng.uniform(0.02, 1.5)
-        return Fate(rank, End.REMOTE_ERROR, at, abort, at + rng.uniform(0.05, 0.5), peer=c)
+        return Fate(rank, End.REMOTE_ERROR, at, abort, at + rng.uniform(0.3, 1.5), peer=c)
     if rank in topo.tp_group(c):
-        pg, blocked = 1, t0 + rng.uniform(0.01, 0.3)
+        pg, blocked = 1, t0 + 0.01 + rng.uniform(0.0, 0.02)
     elif rank in topo.pp_group(c):
         pg, blocked = 2, t0 + 0.3 + rng.uniform(0.05, 0.3) * step
     elif rank in topo.dp_group(c):
         pg, blocked = 3, max(t_prev + rng.uniform(0.76, 0.84) * step, t0 + 0.3)
     else:
-        pg, blocked = 3, max(t_prev + rng.uniform(0.85, 0.98) * step, t0 + 0.35)
-    at = blocked + plan.timeout_s + rng.uniform(0.0, 1.0)
-    return Fate(rank, End.TIMEOUT, at, abort, at + rng.uniform(0.1, 0.6), pg=pg, blocked_at=blocked)
+        pg, blocked = 3, max(t_prev + node_frac * step + rng.uniform(0.0, 0.02), t0 + 0.35)
+    # the watchdog checks every 100 ms; aborting (and dumping core) takes a moment more
+    at = blocked + plan.timeout_s + rng.uniform(0.0, 0.1)
+    return Fate(rank, End.TIMEOUT, at, abort, at + rng.uniform(0.3, 1.5), pg=pg, blocked_at=blocked)
 
 
 def _culprit_exit(plan: JobPlan) -> float | None:
@@ -153,8 +158,9 @@ def slurm_kill_at(plan: JobPlan) -> float | None:
 
 def _natural_node(plan: JobPlan, node: int) -> list[Fate]:
     rng = node_rng(plan, node)
+    frac = rng.uniform(0.85, 0.98)
     k = plan.topo.cards_per_node
-    return [_natural(plan, node * k + lr, rng) for lr in range(k)]
+    return [_natural(plan, node * k + lr, rng, frac) for lr in range(k)]
 
 
 def node_end(plan: JobPlan, node: int, global_kill: float | None = None) -> NodeEnd:
@@ -165,14 +171,13 @@ def node_end(plan: JobPlan, node: int, global_kill: float | None = None) -> Node
     if plan.opts.layout == "slurm":
         kill_at = global_kill
     else:
-        kill_at = (exits[0].exit_at or 0.0) + rng.uniform(0.05, 0.6) if exits else None
+        # torchrun's monitor loop polls its workers every 0.1 s
+        kill_at = (exits[0].exit_at or 0.0) + rng.uniform(0.02, 0.12) if exits else None
     if kill_at is None:
         return NodeEnd(tuple(natural))
     out = []
     for f in natural:
-        if f.end is End.LOST:
-            out.append(f)
-        elif f.exit_at is not None and f.exit_at <= kill_at:
+        if f.end is End.LOST or (f.exit_at is not None and f.exit_at <= kill_at):
             out.append(f)
         elif f.at < kill_at and f.end is not End.SILENT and f.end is not End.RUNNING:
             out.append(Fate(f.rank, f.end, f.at, -15, kill_at, f.pg, f.blocked_at, f.peer))

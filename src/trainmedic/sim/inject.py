@@ -28,6 +28,8 @@ _RANK_PREFIX = re.compile(r"^\[rank\d+\]:")
 _GLOG_TIME = re.compile(r"(?<=\[)[EWIF]\d{4} \d\d:\d\d:\d\d\.\d+")
 _PYLOG_TIME = re.compile(r"^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d[,.]\d+")
 _PID = re.compile(r"(?<=pid[=: ])\d+|(?<=pid=')\d+|(?<=\[)\d+(?=\]: )")
+_NCCL_PREFIX = re.compile(r"^[\w.-]+:\d+:\d+ \[\d+\] (?=NCCL )")
+_ADDRESS = re.compile(r"(?<![\w-])(0x)?(?=[0-9]*[a-f])([0-9a-f]{8,16})(?![\w-])")
 _RANK_WORDS = re.compile(r"(?<=\[rank)\d+(?=\])|(?<=\[Rank )\d+(?=\])|(?<=\brank )\d+\b|(?<=\brank=)\d+")
 
 
@@ -66,6 +68,13 @@ def bus_id_like(example: str, bus_id: str) -> str:
     if not upper and not lower:  # digits only: nvidia-smi writes 8-digit domains in upper case
         upper = len(parts) == 3 and len(parts[0]) == 8
     return out.upper() if upper and not lower else out.lower()
+
+
+def _hex_like(old: str, rng: random.Random) -> str:
+    """A random hex number shaped like `old`: same length, leading zeros and first two digits (so a
+    user-space address still reads 00007f...), the rest random."""
+    keep = len(old) - len(old.lstrip("0")) + 2
+    return old[:keep] + "".join(rng.choice("0123456789abcdef") for _ in range(len(old) - keep))
 
 
 def strip_kernel_prefix(text: str) -> str:
@@ -120,8 +129,12 @@ def render(rule: Rule, example: Example, *, where: str, card: Card, rank: int, p
                     varied = sub
                 break
     varied = _PID.sub(lambda m: m.group(0) if m.group(0) == "0" else str(pid), varied)
+    addresses = _ADDRESS.sub(lambda m: (m.group(1) or "") + _hex_like(m.group(2), rng), varied)
+    if rule.search(addresses) is not None and (bus is None or bus in addresses):
+        varied = addresses
     if where == "job":
         varied = _RANK_WORDS.sub(str(rank), varied)
+        varied = _NCCL_PREFIX.sub(f"{card.node}:{pid}:{pid + 41 + card.index} [{card.index}] ", varied)
         varied = _GLOG_TIME.sub(lambda m: m.group(0)[0] + t_glog[1:], varied)
         varied = _PYLOG_TIME.sub(t_pylog, varied)
         if not _RANK_PREFIX.match(varied) and not _PYLOG_TIME.match(varied):

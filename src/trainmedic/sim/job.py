@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from trainmedic.catalog import Catalog, load_catalog
-from trainmedic.sim.faults import FaultChoice
 from trainmedic.sim.fates import End, NodeEnd, node_end, slurm_kill_at
-from trainmedic.sim.kernel import kernel_log
+from trainmedic.sim.faults import FaultChoice
+from trainmedic.sim.kernel import kernel_format, kernel_log
 from trainmedic.sim.launcherlog import agent_log, srun_log
 from trainmedic.sim.noise import safe_keys
 from trainmedic.sim.plan import JobPlan, SimOptions, make_plan
@@ -55,10 +55,18 @@ class _State:
 _STATE: _State | None = None
 
 
-def _write(path: Path, text: str) -> int:
+_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+
+
+def _write(path: Path | str, text: str) -> int:
     data = text.encode("utf-8")
-    with open(path, "wb") as f:
-        f.write(data)
+    fd = os.open(path, _FLAGS, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
     return len(data)
 
 
@@ -75,32 +83,29 @@ def write_node(node: int) -> tuple[int, int, int, NodeEnd | None]:
     host = topo.node_name(node)
     files = written = 0
     slurm = plan.opts.layout == "slurm"
-    if not slurm:
-        base = out / "logs" / host / "attempt_0"
+    logs = f"{out}/logs"
+    base = f"{logs}/{host}/attempt_0"
     for f in end.fates:
         local = f.rank % k
         stdout = writer.stdout(f.rank, f)
         stderr = writer.stderr(f.rank, f)
         if slurm:
-            written += _write(out / "logs" / f"slurm-{plan.job_id}.{f.rank}.out", stdout + stderr)
+            written += _write(f"{logs}/slurm-{plan.job_id}.{f.rank}.out", stdout + stderr)
             files += 1
             continue
-        rank_dir = base / str(local)
-        rank_dir.mkdir(parents=True, exist_ok=True)
-        written += _write(rank_dir / "stdout.log", stdout) + _write(rank_dir / "stderr.log", stderr)
+        rank_dir = f"{base}/{local}"
+        os.makedirs(rank_dir, exist_ok=True)
+        written += _write(f"{rank_dir}/stdout.log", stdout) + _write(f"{rank_dir}/stderr.log", stderr)
         files += 2
         err = writer.error_json(f.rank, f)
         if err is not None:
-            written += _write(rank_dir / "error.json", err)
+            written += _write(f"{rank_dir}/error.json", err)
             files += 1
     if not slurm:
         written += _write(out / "logs" / host / "torchrun.log", agent_log(plan, node, end, skew))
         files += 1
-    fmt_ext = kernel_log(plan, node, end, skew, st.safe)
-    from trainmedic.sim.kernel import kernel_format
-
     ext = "dmesg" if kernel_format(plan, node) == "dmesg" else "journal"
-    written += _write(out / "kernel" / f"{host}.{ext}", fmt_ext)
+    written += _write(out / "kernel" / f"{host}.{ext}", kernel_log(plan, node, end, skew, st.safe))
     files += 1
     if plan.opts.meta:
         rows = ["index, pci.bus_id, serial, uuid"]

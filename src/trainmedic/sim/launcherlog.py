@@ -117,11 +117,13 @@ def srun_log(plan: JobPlan, ends: dict[int, NodeEnd], kill_at: float | None) -> 
     out = [f"+ srun --kill-on-bad-exit=1 --ntasks-per-node={k} --output=slurm-%j.%t.out python train.py\n"]
     if kill_at is None:
         return "".join(out)
-    exits = sorted((f for e in ends.values() for f in e.fates if f.exit_at is not None and f.exit_at <= kill_at),
+    exits = sorted((f for e in ends.values() for f in e.fates
+                    if f.exit_at is not None and f.exit_at <= kill_at and f.exit_code != -15),
                    key=lambda f: (f.exit_at or 0.0, f.rank))
-    for f in exits:
+    for i, f in enumerate(exits):
         out.append(f"srun: error: {plan.topo.node_name(f.rank // k)}: task {f.rank}: {_how(f)}\n")
-    out.append("srun: Job step aborted: Waiting up to 32 seconds for job step to finish.\n")
+        if i == 0:
+            out.append("srun: Job step aborted: Waiting up to 32 seconds for job step to finish.\n")
     when = timefmt.journal(kill_at).replace("+0000", "")
     for node in sorted(ends):
         if all(f.end is End.LOST for f in ends[node].fates):
@@ -130,6 +132,11 @@ def srun_log(plan: JobPlan, ends: dict[int, NodeEnd], kill_at: float | None) -> 
         if rng.random() < 0.2 or node == min(ends):
             out.append(f"slurmstepd: error: *** STEP {plan.job_id}.0 ON {plan.topo.node_name(node)} "
                        f"CANCELLED AT {when} ***\n")
+    for node in sorted(ends):
+        killed = [f.rank for f in ends[node].fates if f.exit_code == -15]
+        if killed:
+            span = f"task {killed[0]}" if len(killed) == 1 else f"tasks {killed[0]}-{killed[-1]}"
+            out.append(f"srun: error: {plan.topo.node_name(node)}: {span}: Terminated\n")
     out.append(f"srun: error: Timed out waiting for job step to complete\nsrun: Force Terminated job step {plan.job_id}.0\n")
     return "".join(out)
 

@@ -7,6 +7,8 @@ Built by `make_plan` (called by `sim.job`); read by `sim.fates`, `sim.ranklog` a
 from __future__ import annotations
 
 import calendar
+import functools
+import hashlib
 import random
 from dataclasses import dataclass, field
 from typing import Any
@@ -283,15 +285,22 @@ def _injection(rule: Rule, rank: int, at: float, plan_topo: Topology, skew: floa
 
 
 def rank_pid(plan_seed: str, rank: int) -> int:
-    """The rank's process id (stable per job)."""
-    return 10_000 + (hash_int(f"{plan_seed}:pid:{rank}") % 3_000_000)
+    """The rank's process id (stable per job, distinct on a node)."""
+    return 10_000 + mix(plan_seed, rank) % 3_000_000
 
 
+@functools.lru_cache(maxsize=64)
 def hash_int(text: str) -> int:
     """A stable integer for `text` (Python's hash() is salted per process)."""
-    import hashlib
-
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+
+
+def mix(seed: str, n: int) -> int:
+    """A cheap stable pseudo-random integer for (seed, n): one multiply-xorshift round."""
+    x = (hash_int(seed) ^ ((n + 1) * 0x9E3779B97F4A7C15)) & 0xFFFFFFFFFFFFFFFF
+    x ^= x >> 31
+    x = (x * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+    return x ^ (x >> 29)
 
 
 def make_plan(opts: SimOptions, catalog: Catalog, choice: FaultChoice | None = None) -> JobPlan:
@@ -319,10 +328,8 @@ def make_plan(opts: SimOptions, catalog: Catalog, choice: FaultChoice | None = N
     losses = _losses(rng, first_step, total)
     node_seed = f"{key}:nodes"
     prev_end = step_end[n_pre - 1]
-    if running:
-        at = prev_end  # the first slow (or NaN) step starts when the last healthy one ends
-    else:
-        at = prev_end + rng.uniform(0.05, 0.45) * step_s
+    # a slow or NaN step starts when the last healthy one ends; other faults strike early in a step
+    at = prev_end if running else prev_end + rng.uniform(0.05, 0.45) * step_s
     plan_args: dict[str, Any] = {}
     injections: list[Injection] = []
     variant = ""
@@ -339,10 +346,7 @@ def make_plan(opts: SimOptions, catalog: Catalog, choice: FaultChoice | None = N
             assert choice.second is not None
             avoid = {*topo.tp_group(c), *topo.pp_group(c)}
             avoid |= set(range(c - c % topo.cards_per_node, c - c % topo.cards_per_node + topo.cards_per_node))
-            if topo.nodes > 1:
-                c2 = _pick_culprit(rng, topo, avoid)
-            else:
-                c2 = (c + 1) % topo.world
+            c2 = _pick_culprit(rng, topo, avoid) if topo.nodes > 1 else (c + 1) % topo.world
             at2 = at + rng.uniform(0.0, 5.0)
             injections.append(_injection(choice.second, c2, at2, topo, skew_of(c2), rng, rank_pid(node_seed, c2)))
     elif scenario is Scenario.USER_EXCEPTION:

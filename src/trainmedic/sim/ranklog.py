@@ -13,10 +13,10 @@ import random
 from dataclasses import dataclass
 
 from trainmedic.sim import timefmt
-from trainmedic.sim.faults import Scenario
 from trainmedic.sim.fates import End, Fate, is_exception_line
+from trainmedic.sim.faults import Scenario
 from trainmedic.sim.noise import NCCL_VERSION, PY_SITE, STARTUP_WARNINGS, STEP_WARNINGS, TORCH_VERSION
-from trainmedic.sim.plan import JobPlan, hash_int, rank_pid
+from trainmedic.sim.plan import JobPlan, hash_int, mix, rank_pid
 
 _VARIANTS = 16
 
@@ -36,6 +36,8 @@ class JobText:
     compute_wait: list[list[str]]
     """Per step, _VARIANTS `compute_s .. wait_s .. loss ..` pieces for healthy ranks."""
     local_loss: list[list[str]]
+    hb: list[list[str]]
+    """Per step, _VARIANTS tails of trainmedic.train's line after `step `."""
 
     @classmethod
     def build(cls, plan: JobPlan) -> JobText:
@@ -68,17 +70,22 @@ class JobText:
                 losses.append("nan" if nan_from is not None and step > nan_from else f"{loss + rng.gauss(0, 0.08):.4f}")
             cw.append(row)
             ll.append(losses)
-        return cls(tails, steps, cw, ll)
+        hb = [
+            [f"{plan.first_step + i} step_s {steps[i]} {cw[i][v]} loss {ll[i][v]}\n" for v in range(_VARIANTS)]
+            for i in range(len(steps))
+        ]
+        return cls(tails, steps, cw, ll, hb)
 
 
 def _culprit_cw(plan: JobPlan, i: int, rng: random.Random) -> str:
     """A straggler's own compute/wait: it computes the whole (slow) step and waits least."""
-    dur = float(JobText_step(plan, i))
+    dur = _step_duration(plan, i)
     wait = rng.uniform(0.01, 0.06) * plan.step_s
     return f"compute_s {dur - wait:.3f} wait_s {wait:.3f}"
 
 
-def JobText_step(plan: JobPlan, i: int) -> float:  # noqa: N802 - reads like the field it computes
+def _step_duration(plan: JobPlan, i: int) -> float:
+    """Wall time of the i-th logged step (the same on every rank of a synchronous job)."""
     prev = plan.t_start + plan.init_s if i == 0 else plan.step_end[i - 1]
     return plan.step_end[i] - prev
 
@@ -93,48 +100,61 @@ class RankWriter:
         self.skew = skew
         self.safe = safe
         self.host = plan.topo.node_name(node)
+        self.rng = random.Random(f"{plan.node_seed}:ranks:{node}")
+        self.cards = [plan.topo.card(node, i) for i in range(plan.topo.cards_per_node)]
+        # per step on this node's clock: the second (and the next one) as text, and the milliseconds
+        bases = [t + skew for t in plan.step_end]
+        self.sec = [timefmt.pylog(b)[:-4] for b in bases]
+        self.sec_next = [timefmt.pylog(b + 1)[:-4] for b in bases]
+        self.base_ms = [int((b - int(b)) * 1000) for b in bases]
+        self.ckpt_steps = {i for i in range(1, len(bases)) if (plan.first_step + i) % 500 == 0}
 
     def stdout(self, rank: int, fate: Fate) -> str:
         plan = self.plan
         k = plan.topo.cards_per_node
         local = rank % k
-        rng = random.Random(f"{plan.node_seed}:rank:{rank}")
-        delay = 0.001 + (hash_int(f"{plan.node_seed}:d:{rank}") % 40_000) / 1e6
+        rng = self.rng
+        delay = 0.001 + (mix(plan.node_seed, rank) % 40_000) / 1e6
         pid = rank_pid(plan.node_seed, rank)
         parts = self._startup(rank, local, pid, rng)
         last = self._last_step(fate)
-        pylog = timefmt.pylog
-        skew = self.skew + delay
         prefix = f" INFO [rank {rank}] "
         hb_prefix = f" INFO trainmedic.train: rank {rank} step "
-        straggler = plan.scenario is Scenario.STRAGGLER and rank == plan.injections[0].rank
-        nan_rank = plan.scenario is Scenario.NAN and rank == plan.injections[0].rank
-        tails, steps, cw, ll = self.text.tails, self.text.step_s, self.text.compute_wait, self.text.local_loss
+        special = (plan.scenario is Scenario.STRAGGLER or plan.scenario is Scenario.NAN) and \
+            rank == plan.injections[0].rank
+        tails, hb = self.text.tails, self.text.hb
         first = plan.first_step
         warn_every = 97 + rank % 13
         ckpt = f"{prefix}saved checkpoint shard to /ckpt/run/step_{{:07d}}/__{rank}_0.distcp\n"
         out = parts
+        sec, sec_next, base_ms = self.sec, self.sec_next, self.base_ms
+        d_ms = int(delay * 1000)
         for i in range(0, last - first + 1):
-            step = first + i
-            ts = pylog(plan.step_end[i] + skew)
-            out.append(ts + prefix + tails[i])
+            ms = base_ms[i] + d_ms
+            ts = f"{sec[i]},{ms:03d}" if ms < 1000 else f"{sec_next[i]},{ms - 1000:03d}"
             v = (rank + 5 * i) % _VARIANTS
-            if straggler and step >= plan.injected_step:
-                piece = _culprit_cw(plan, i, rng)
+            if special and first + i >= plan.injected_step:
+                out.append(ts + prefix + tails[i] + ts + hb_prefix + self._culprit_hb(i, v, rng))
             else:
-                piece = cw[i][v]
-            loss = ll[i][v]
-            if nan_rank and step >= plan.injected_step:
-                loss = "nan"
-            out.append(f"{ts}{hb_prefix}{step} step_s {steps[i]} {piece} loss {loss}\n")
-            if step % 500 == 0 and i:
-                out.append(ts + ckpt.format(step))
+                out.append(ts + prefix + tails[i] + ts + hb_prefix + hb[i][v])
+            if i in self.ckpt_steps:
+                out.append(ts + ckpt.format(first + i))
             if i % warn_every == warn_every - 1:
                 key = "clip" if i % 2 else "slow_io"
                 if f"step:{key}" in self.safe:
-                    out.append(ts + " " + STEP_WARNINGS[key].format(rank=rank, step=step, gn=1.0 + rng.random() * 4,
+                    out.append(ts + " " + STEP_WARNINGS[key].format(rank=rank, step=first + i, gn=1.0 + rng.random() * 4,
                                                                    wait=0.5 + rng.random() * 3) + "\n")
         return "".join(out)
+
+    def _culprit_hb(self, i: int, v: int, rng: random.Random) -> str:
+        """trainmedic.train's line for a straggler or NaN culprit after the fault started."""
+        plan = self.plan
+        step = plan.first_step + i
+        text = self.text
+        if plan.scenario is Scenario.STRAGGLER:
+            piece = _culprit_cw(plan, i, rng)
+            return f"{step} step_s {text.step_s[i]} {piece} loss {text.local_loss[i][v]}\n"
+        return f"{step} step_s {text.step_s[i]} {text.compute_wait[i][v]} loss nan\n"
 
     def _last_step(self, fate: Fate) -> int:
         plan = self.plan
@@ -152,21 +172,26 @@ class RankWriter:
         t = plan.t_start + self.skew + rng.uniform(1.0, 4.0)
         ts = timefmt.pylog(t)
         k = topo.cards_per_node
-        card = topo.card(self.node, local)
+        card = self.cards[local]
         bus = card.bus_id or "00000000:18:00.0"
         busid = f"{int(bus.replace(':', '').replace('.', ''), 16):x}"
         tid = pid + 37 + local
         nccl = f"{self.host}:{pid}:{tid} [{local}] NCCL INFO "
         devices = ",".join(str(i) for i in range(k))
-        comm = f"0x{hash_int(f'{plan.node_seed}:comm:{rank}') & 0xFFFFFFFFFFF:x}"
+        comm = f"0x{mix(plan.node_seed, rank) & 0xFFFFFFFFFFF:x}"
         commid = f"0x{hash_int(f'{plan.node_seed}:commid') & 0xFFFFFFFFFFFFFFF:x}"
         ip = node_ip(self.node)
+        if plan.opts.layout == "slurm":
+            launcher_env = f"SLURM_JOB_ID={plan.job_id} SLURM_PROCID={rank} SLURM_LOCALID={local} SLURM_NODEID={self.node}"
+            restart = ""
+        else:
+            launcher_env, restart = f"GROUP_RANK={self.node}", " TORCHELASTIC_RESTART_COUNT=0"
         lines = [
             f"{ts} INFO [rank {rank}] hostname {self.host} pid {pid}\n",
             f"{ts} INFO [rank {rank}] torch {TORCH_VERSION} cuda 12.4 nccl {NCCL_VERSION} python 3.10.12\n",
             f"{ts} INFO [rank {rank}] env RANK={rank} LOCAL_RANK={local} WORLD_SIZE={topo.world} "
-            f"LOCAL_WORLD_SIZE={k} GROUP_RANK={self.node} MASTER_ADDR={topo.node_name(0)} "
-            f"MASTER_PORT={plan.master_port} CUDA_VISIBLE_DEVICES={devices} TORCHELASTIC_RESTART_COUNT=0\n",
+            f"LOCAL_WORLD_SIZE={k} {launcher_env} MASTER_ADDR={topo.node_name(0)} "
+            f"MASTER_PORT={plan.master_port} CUDA_VISIBLE_DEVICES={devices}{restart}\n",
             f"{nccl}cudaDriverVersion 12040\n",
             f"{nccl}Bootstrap : Using bond0:{ip}<0>\n",
             f"{nccl}NET/Plugin: No plugin found (libnccl-net.so), using internal implementation\n",
@@ -231,7 +256,7 @@ class RankWriter:
         plan = self.plan
         pre = f"[rank{rank}]:"
         ms = int(plan.timeout_s * 1000)
-        ran = int(((fate.at - (fate.blocked_at or fate.at)) * 1000))
+        ran = int((fate.at - (fate.blocked_at or fate.at)) * 1000)
         seq = _seq(plan.injected_step, fate.pg)
         op = {1: "ALLREDUCE", 2: "RECV", 3: "_REDUCE_SCATTER_BASE"}.get(fate.pg, "ALLREDUCE")
         numel = {1: 16777216, 2: 8388608, 3: 262144000}.get(fate.pg, 1024)
@@ -270,7 +295,7 @@ class RankWriter:
         pre = f"[rank{rank}]:"
         peer = fate.peer if fate.peer is not None else 0
         pnode = peer // plan.topo.cards_per_node
-        port = 40000 + hash_int(f"{plan.node_seed}:port:{peer}:{rank}") % 20000
+        port = 40000 + mix(plan.node_seed, peer * 65537 + rank) % 20000
         if plan.opts.backend == "gloo":
             return [f"{pre} {f}\n" for f in _TRACE_HEAD] + [
                 f"{pre} RuntimeError: [/__w/pytorch/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:553] "

@@ -63,6 +63,8 @@ class Topology:
     @classmethod
     def fitted(cls, nodes: int, cards_per_node: int, seed: int = 0, **kw: object) -> Topology:
         """A topology whose tp/pp shrink to fit small jobs (tp <= cards per node, pp <= nodes)."""
+        if nodes < 1 or cards_per_node < 1:
+            raise TopologyError(f"need at least 1 node and 1 card per node (got {nodes} x {cards_per_node})")
         tp = min(int(kw.pop("tp", 8)), cards_per_node)  # type: ignore[call-overload]
         while cards_per_node % tp:
             tp -= 1
