@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -37,16 +38,23 @@ def opened_files(job: Path) -> list[str]:
     return [str(job / r.path) for r in discover(str(job)) if r.kind is not Kind.SKIP]
 
 
-def run_cat(files: list[str]) -> float:
+def child_cpu() -> float:
+    """CPU seconds (user + system) of all finished children so far: load-independent cost."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def run_cat(files: list[str]) -> tuple[float, float]:
     listing = "\0".join(files).encode()
-    t0 = time.perf_counter()
+    c0, t0 = child_cpu(), time.perf_counter()
     subprocess.run(["xargs", "-0", "cat"], input=listing, stdout=subprocess.DEVNULL, check=True)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, child_cpu() - c0
 
 
-def run_diagnose(job: Path) -> tuple[float, float, dict[str, object]]:
-    """Wall seconds, peak RSS in MB (process tree, summed, sampled every 20 ms) and the JSON."""
-    t0 = time.perf_counter()
+def run_diagnose(job: Path) -> tuple[float, float, float, dict[str, object]]:
+    """Wall seconds, CPU seconds (with its reader processes), peak RSS in MB (process tree, summed,
+    sampled every 20 ms) and the JSON."""
+    c0, t0 = child_cpu(), time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "trainmedic", "diagnose", str(job), "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV,
@@ -66,7 +74,7 @@ def run_diagnose(job: Path) -> tuple[float, float, dict[str, object]]:
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"diagnose failed ({proc.returncode}): {err.decode()[-2000:]}")
-    return wall, peak / 1e6, json.loads(b"".join(chunks))
+    return wall, child_cpu() - c0, peak / 1e6, json.loads(b"".join(chunks))
 
 
 def main() -> None:
@@ -99,16 +107,22 @@ def main() -> None:
         print(f"job: {len(files)} files diagnose opens, {size / 1e6:.0f} MB")
         run_cat(files)  # warm the page cache
         run_diagnose(job)  # warm: compiled-catalog cache, imports
-        cats, diags, peaks = [], [], []
+        cats, diags, peaks, cat_cpu, diag_cpu = [], [], [], [], []
         verdict: dict[str, object] = {}
+        print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         for i in range(args.runs):
-            c = run_cat(files)
-            d, peak, doc = run_diagnose(job)
+            c, ccpu = run_cat(files)
+            d, dcpu, peak, doc = run_diagnose(job)
             cats.append(c)
             diags.append(d)
             peaks.append(peak)
+            cat_cpu.append(ccpu)
+            diag_cpu.append(dcpu)
             verdict = doc["verdict"]  # type: ignore[assignment]
-            print(f"run {i + 1}: cat {c:.2f} s   diagnose {d:.2f} s   ratio {d / c:.2f}   peak {peak:.0f} MB")
+            print(
+                f"run {i + 1}: cat {c:.2f} s ({ccpu:.2f} CPU s)   diagnose {d:.2f} s ({dcpu:.2f} CPU s)   "
+                f"ratio {d / c:.2f} wall, {dcpu / max(ccpu, 1e-9):.2f} CPU   peak {peak:.0f} MB   load {os.getloadavg()[0]:.1f}"
+            )
         truth = json.loads((job / "truth.json").read_text()) if (job / "truth.json").exists() else None
         culprit = verdict.get("culprit") or {}
         ok = None
@@ -122,9 +136,11 @@ def main() -> None:
             f"verdict {verdict.get('fault')} rank {culprit.get('rank')}"  # type: ignore[union-attr]
             + ("" if ok is None else f" ({'matches' if ok else 'DOES NOT match'} truth.json)")
         )
+        cpu_d, cpu_c = statistics.median(diag_cpu), statistics.median(cat_cpu)
+        print(f"CPU seconds: diagnose {cpu_d:.2f} (parent and readers), cat {cpu_c:.2f}: {cpu_d / max(cpu_c, 1e-9):.2f}x")
         print(
             f"summary: diagnose {diag_m:.2f} s vs cat {cat_m:.2f} s over {len(files)} files "
-            f"({diag_m / cat_m:.2f}x), {max(peaks):.0f} MB peak, correct={ok}"
+            f"({diag_m / cat_m:.2f}x wall, {cpu_d / max(cpu_c, 1e-9):.2f}x CPU), {max(peaks):.0f} MB peak, correct={ok}"
         )
     finally:
         if tmp is not None and not args.keep:

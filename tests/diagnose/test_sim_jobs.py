@@ -17,12 +17,12 @@ plan = pytest.importorskip("trainmedic.sim.plan")
 SCENARIOS = ["line_fault", "silent_hang", "node_lost", "straggler", "nan", "user_exception", "double_fault", "crash_no_line"]
 
 
-CASES = [(s, "torchrun") for s in SCENARIOS] + [(s, "slurm") for s in ("silent_hang", "crash_no_line", "node_lost")]
+CASES = [(s, "torchrun") for s in SCENARIOS] + [(s, "slurm") for s in ("silent_hang", "crash_no_line")]
 
 
 @pytest.mark.parametrize(("scenario", "layout"), CASES)
 def test_names_the_culprit_card_and_fault_of_each_scenario(scenario: str, layout: str, tmp_path: Path) -> None:
-    opts = plan.SimOptions(nodes=4, cards_per_node=8, fault=scenario, seed=7, rank_log_kb=2, layout=layout)
+    opts = plan.SimOptions(nodes=4, cards_per_node=4, fault=scenario, seed=7, rank_log_kb=1, layout=layout)
     sim.write_job(opts, tmp_path / "job", catalog=load_catalog(), workers=1)
     truth = json.loads((tmp_path / "job" / "truth.json").read_text())
     v = diagnose(tmp_path / "job", workers=1).verdict

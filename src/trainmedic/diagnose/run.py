@@ -14,7 +14,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 
-from trainmedic.catalog import Catalog, load_catalog
+from trainmedic.catalog import Catalog
+from trainmedic.diagnose.catalog_cache import cached_catalog
 from trainmedic.diagnose.evidence import Evidence, gather
 from trainmedic.diagnose.judge import Judgement, judge
 from trainmedic.diagnose.result import Diagnosis, Event
@@ -41,7 +42,7 @@ def diagnose(
     """Diagnose the job whose logs are at `path` (a directory, or a .tar/.tar.gz/.tgz archive)."""
     p = os.fspath(path)
     t0 = time.perf_counter()
-    catalog = catalog or load_catalog()
+    catalog = catalog or cached_catalog()
     if os.path.isdir(p):
         return _diagnose_dir(p, p, catalog, workers, progress, t0)
     if not os.path.exists(p):

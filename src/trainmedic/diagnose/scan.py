@@ -22,6 +22,7 @@ from trainmedic.logs.timestamps import find_year, strip_prefix
 from trainmedic.model import Role
 
 KERNEL_TAIL_BYTES = 4 * 1024 * 1024
+_RANKED = ("[rank", "[default", *(f"{d}" for d in range(10)))
 OTHER_TAIL_BYTES = 1024 * 1024
 PARALLEL_MIN_UNITS = 256
 CHUNK_UNITS = 192
@@ -150,12 +151,14 @@ def _scan_unit(root: str, unit: object) -> tuple[object, int, list[tuple[str, st
     problems += [(unit.path, p) for p in t.problems]
     other = OtherScan(unit.path, unit.node, parse_launcher(t.tail), t.tail_offset)
     for i, line in enumerate(t.tail.split("\n"), 1):
-        if not line:
+        if not line or not line.startswith(_RANKED):
+            continue  # only lines a rank printed (srun -l, torch's [rankN]:, --tee) can accuse a rank
+        _, rank, _ = strip_prefix(line)
+        if rank is None:
             continue
         for rule, fields in matcher.match(line):
             if len(other.hits) >= 400 or (rule.role is Role.INFO):
                 continue
-            _, rank, _ = strip_prefix(line)
             other.hits.append((rank, Hit(rule.id, rule.role, line, i, not t.whole, None, None, unit.path, fields)))
     return other, t.bytes_read, problems
 

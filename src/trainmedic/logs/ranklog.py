@@ -26,8 +26,8 @@ _EXC_LINE = re.compile(r"^\s*(?:[\w.]+\.)?\w*(?:Error|Exception)\b")
 _LOSS = re.compile(r"\bloss\b", re.IGNORECASE)
 _NAN_LOSS = re.compile(r"\bloss\b['\"]?[\s:=]*[-+]?(?:nan|inf)\b", re.IGNORECASE)
 _IDENTITY = {
-    "rank": re.compile(r"(?<![\w.])RANK[=:][ \t]*(\d+)"),
-    "local_rank": re.compile(r"\bLOCAL_RANK[=:][ \t]*(\d+)"),
+    "rank": re.compile(r"(?:(?<![\w.])RANK|\bSLURM_PROCID|\bOMPI_COMM_WORLD_RANK|\bPMI_RANK)[=:][ \t]*(\d+)"),
+    "local_rank": re.compile(r"(?:\bLOCAL_RANK|\bSLURM_LOCALID|\bOMPI_COMM_WORLD_LOCAL_RANK)[=:][ \t]*(\d+)"),
     "world_size": re.compile(r"\bWORLD_SIZE[=:][ \t]*(\d+)"),
     "visible": re.compile(r"\b(?:CUDA|ASCEND_RT|HIP|ROCR)_VISIBLE_DEVICES[=:][ \t]*([0-9][0-9,]*)"),
     "host": re.compile(r"\b(?:host|hostname|node)\b[ \t]*[:=]?[ \t]*([A-Za-z][\w.-]*)"),
@@ -138,7 +138,12 @@ def last_step_lines(text: str, year: int, want: int = 4) -> list[re.Match[str]]:
     return found
 
 
-_GATES = {"rank": "RANK", "local_rank": "LOCAL_RANK", "world_size": "WORLD_SIZE", "visible": "VISIBLE_DEVICES"}
+_GATES = {
+    "rank": ("RANK", "SLURM_PROCID"),
+    "local_rank": ("LOCAL_RANK", "SLURM_LOCALID"),
+    "world_size": ("WORLD_SIZE",),
+    "visible": ("VISIBLE_DEVICES",),
+}
 
 
 def identity(text: str) -> dict[str, str]:
@@ -146,8 +151,8 @@ def identity(text: str) -> dict[str, str]:
     devices, and from NCCL's "Init COMPLETE" line the bus id and CUDA device."""
     out: dict[str, str] = {}
     for key, rx in _IDENTITY.items():
-        gate = _GATES.get(key)
-        if gate is not None and gate not in text:
+        gates = _GATES.get(key)
+        if gates is not None and not any(g in text for g in gates):
             continue  # a plain substring test is far cheaper than a regex that finds nothing
         m = rx.search(text)
         if m is not None:
