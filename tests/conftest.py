@@ -13,6 +13,13 @@ SHARED = Path(os.environ.get("TRAINMEDIC_SHARED_DIR", ROOT.parent / "shared"))
 SHARED_DATA = SHARED / "data"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_data_home(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Keep the tests off the user's fleet store: a private XDG_DATA_HOME and no TRAINMEDIC_DB_URL."""
+    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("xdg-data"))
+    os.environ.pop("TRAINMEDIC_DB_URL", None)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """`../shared/data`: third-party real logs and traces (read-only)."""

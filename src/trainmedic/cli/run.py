@@ -127,6 +127,12 @@ def _sigterm(signum: int, frame: Any) -> None:
 @click.option("--no-straggler", is_flag=True, help="Do not act on stragglers.")
 @click.option("--job-name", default="", help="Name in incident ids (default: the script's name).")
 @click.option(
+    "--db",
+    "db_url",
+    default=None,
+    help="Fleet store to record incidents in [default: TRAINMEDIC_DB_URL, else the default SQLite file if it exists].",
+)
+@click.option(
     "--log-dir",
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
@@ -175,6 +181,7 @@ def run(
     step_pattern: str,
     no_straggler: bool,
     job_name: str,
+    db_url: str | None,
     log_dir: Path | None,
     echo: str,
     join_timeout: float,
@@ -233,6 +240,7 @@ def run(
         step_pattern=step_pattern,
         straggler=not no_straggler,
         job_name=job_name,
+        db_url=db_url,
         log_dir=log_dir,
         echo=echo,
         join_timeout_s=join_timeout,

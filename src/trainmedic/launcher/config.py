@@ -47,6 +47,8 @@ class RunConfig:
     job_name: str = ""
     """Name used in incident ids (default: the script's name)."""
     incident_dir: Path | None = None
+    db_url: str | None = None
+    """Fleet store URL; None: TRAINMEDIC_DB_URL, else the default SQLite file when it exists."""
     """Where incidents go when there is no checkpoint dir (default ./trainmedic-incidents)."""
     log_dir: Path | None = None
     """If set, each rank's output is also written to `<dir>/attempt_<k>/rank_<r>.log`."""

@@ -27,7 +27,7 @@ from trainmedic.launcher.classify import last_exception
 from trainmedic.launcher.config import RunConfig
 from trainmedic.launcher.evidence import ERROR_LINE, card_text, incident_verdict, is_victim, observed, onset
 from trainmedic.launcher.node import NodeAttempt, Obs, RankSpec
-from trainmedic.launcher.record import record_incident
+from trainmedic.launcher.record import flush_store, record_incident
 from trainmedic.localize.wavefront import locate
 from trainmedic.model import Action, Card, Finding, Incident, RankLocation, Symptom
 from trainmedic.recover import checkpoints
@@ -237,6 +237,7 @@ class Supervisor:
                     {"path": str(resume.path), "step": resume.step} if resume else None
                 )
         finally:
+            flush_store()
             for n in self.nodes.values():
                 try:
                     fin = getattr(n, "finish", None)
@@ -386,7 +387,7 @@ class Supervisor:
         st.incident = dataclasses.replace(
             st.incident, timeline={**st.incident.timeline, "resumed": job.first_progress_at}, outcome=outcome
         )
-        st.path = record_incident(st.incident, self.incident_dir, st.extra)
+        st.path = record_incident(st.incident, self.incident_dir, st.extra, self.cfg.db_url)
         tl = st.incident.timeline
         self._say(
             f"resumed: first new step {first} at +{tl['resumed'] - tl.get('fault', tl['detected']):.2f}s after the fault "
@@ -537,7 +538,7 @@ class Supervisor:
         )
         state = IncidentState(incident, self.incident_dir, extra, job.max_step, None)
         if self.cfg.dry_run:
-            state.path = record_incident(incident, self.incident_dir, extra)
+            state.path = record_incident(incident, self.incident_dir, extra, self.cfg.db_url)
             self._say(f"dry run: would {decision.step}; incident {state.path}")
             self.results.append(state)
             return decision, state
@@ -557,7 +558,7 @@ class Supervisor:
                 self.breaker.record(self.clock())
                 extra["excluded_card"] = {"node": decision.exclude[0], "slot": decision.exclude[1]}
             state.incident = dataclasses.replace(incident, timeline=timeline, outcome="restarting")
-        state.path = record_incident(state.incident, self.incident_dir, extra)
+        state.path = record_incident(state.incident, self.incident_dir, extra, self.cfg.db_url)
         self.results.append(state)
         return decision, state
 
