@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from tests.catalog.catalog_rules_support import classify, excerpts
 
+from tests.catalog.catalog_rules_support import classify, excerpts
 from trainmedic.model import Role
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.catalog.catalog_rules_support import classify, excerpts
 
+from tests.catalog.catalog_rules_support import classify, excerpts
 from trainmedic.catalog import load_catalog
 from trainmedic.model import Role
 

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from tests.detect._launcher_progress import beat, make_job, train_steps
-
 from trainmedic.detect.hang import HangDetector
 from trainmedic.model import Symptom
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 import math
 
 from tests.detect._launcher_progress import beat, make_job, train_steps
-
 from trainmedic.detect.crash import CrashDetector, describe_exit
 from trainmedic.detect.nan import NanDetector
 from trainmedic.model import Symptom

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from tests.detect._launcher_progress import make_job, train_steps
-
 from trainmedic.detect.straggler import StragglerDetector
 from trainmedic.model import Symptom
 

@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.diagnose.jobgen import Job, stamp, timeout_line
 
+from tests.diagnose.jobgen import Job, stamp, timeout_line
 from trainmedic.catalog import Rule, load_catalog
 from trainmedic.diagnose import diagnose
 from trainmedic.localize.cardmap import normalize_bus_id

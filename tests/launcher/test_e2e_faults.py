@@ -7,8 +7,8 @@ import signal
 from pathlib import Path
 
 import pytest
-from tests.launcher._launch import fake_cfg, incidents, launch
 
+from tests.launcher._launch import fake_cfg, incidents, launch
 from trainmedic.detect.progress import JobProgress
 from trainmedic.launcher.supervisor import Supervisor
 

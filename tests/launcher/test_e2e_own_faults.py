@@ -12,8 +12,8 @@ from pathlib import Path
 
 import psutil
 import pytest
-from tests.launcher._launch import FAKE_JOB, SRC, fake_cfg, incidents, launch
 
+from tests.launcher._launch import FAKE_JOB, SRC, fake_cfg, incidents, launch
 from trainmedic.launcher.runner import run
 from trainmedic.launcher.supervisor import LaunchError
 

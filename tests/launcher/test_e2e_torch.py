@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.launcher._launch import SRC, incidents
 
+from tests.launcher._launch import SRC, incidents
 from trainmedic.launcher.config import RunConfig
 from trainmedic.launcher.runner import run
 

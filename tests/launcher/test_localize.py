@@ -6,7 +6,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "detect"))
 
 from tests.detect._launcher_progress import beat, make_job, train_steps
-
 from trainmedic.launcher.classify import classify, last_exception
 from trainmedic.localize.devices import DeviceMap, parse_smi
 from trainmedic.localize.wavefront import first_failure, hung_rank

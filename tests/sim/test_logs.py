@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.sim.jobfiles import kernel_file, rank_dir, tree_digest
 
 from tests.sim.conftest import Gen
+from tests.sim.jobfiles import kernel_file, rank_dir, tree_digest
 from trainmedic.catalog import Catalog, load_catalog
 from trainmedic.sim.faults import Scenario
 from trainmedic.sim.inject import bus_id_like

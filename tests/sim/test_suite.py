@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 from tests.sim.jobfiles import tree_digest
-
 from trainmedic.catalog import Catalog
 from trainmedic.sim.faults import LLAMA3_MIX, Scenario
 from trainmedic.sim.suite import plan_suite, write_suite
