@@ -7,7 +7,7 @@ Used by the judge when no line, silence or NaN names a culprit.
 
 from __future__ import annotations
 
-MIN_Z = 8.0
+MIN_Z = 6.0
 MIN_COVERAGE = 0.8
 
 
