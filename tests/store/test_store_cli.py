@@ -82,5 +82,7 @@ def test_report_reliability_writes_json_and_an_html_page_with_charts(db: str, tm
     page = tmp_path / "r.html"
     rep = json.loads(run("report", "reliability", "--json", "--html", str(page), "--db", db))
     assert rep["failures"] > 0 and rep["time_to_repair_hours"]["count"] > 0
+    # A fleet known only by its nodes still gets an MTBF for every component (per node-hour).
+    assert all(c["mtbf_hours"] and c["basis"] == "node-hours" for c in rep["mtbf"]["by_component"])
     assert "<svg" in page.read_text()
     assert "MTBF per component" in run("report", "reliability", "--since", "2024-04-01", "--db", db)

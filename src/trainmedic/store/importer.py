@@ -114,9 +114,12 @@ class TraceImportMixin(IncidentsMixin):
             return
         if before.state in _OUT_OF_SERVICE:
             # Back from repair: the trace does not say what was done, only that it returned.
+            last = conn.execute(
+                select(incidents.c.id).where(incidents.c.card_id == card_id).order_by(incidents.c.at.desc()).limit(1)
+            ).scalar()
             rid = conn.execute(
                 repairs.insert()
-                .values(card_id=card_id, slot_id=slot_id, incident_id=None, at=ins.at, action=str(RepairAction.NONE),
+                .values(card_id=card_id, slot_id=slot_id, incident_id=last, at=ins.at, action=str(RepairAction.NONE),
                         parts=[], steps=[], note=f"reinstalled in {ins.node} ({trace.name} history)",
                         back_in_service_at=ins.at)
                 .returning(repairs.c.id)

@@ -73,12 +73,17 @@ def reliability(store: Store, since: float | None = None, until: float | None = 
         return round(hours / n, 1) if n else None
 
     by_comp = Counter(r.component or "unknown" for r in inc)
+    # Card components per card-hour; node components (and every component of a fleet known only by
+    # its nodes, like InfiniteHBD) per node-hour.
+    def on_cards(comp: str) -> bool:
+        return comp in CARD_COMPONENTS and total_card_h > 0
+
     components = [
         {
             "component": comp,
             "failures": n,
-            "basis": "card-hours" if comp in CARD_COMPONENTS else "node-hours",
-            "mtbf_hours": mtbf(total_card_h if comp in CARD_COMPONENTS else total_node_h, n),
+            "basis": "card-hours" if on_cards(comp) else "node-hours",
+            "mtbf_hours": mtbf(total_card_h if on_cards(comp) else total_node_h, n),
         }
         for comp, n in by_comp.most_common()
     ]
