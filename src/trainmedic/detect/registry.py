@@ -15,15 +15,17 @@ T = TypeVar("T")
 
 
 class Registry:
-    """Name -> detector class. Names are unique; registering twice is a programming error."""
+    """Name -> class (detectors here; the agent's collectors use one too). Names are unique;
+    registering twice is a programming error."""
 
-    def __init__(self) -> None:
+    def __init__(self, kind: str = "detector") -> None:
+        self.kind = kind
         self._items: dict[str, type[Any]] = {}
 
     def register(self, name: str) -> Callable[[type[T]], type[T]]:
         def deco(cls: type[T]) -> type[T]:
             if name in self._items and self._items[name] is not cls:
-                raise ValueError(f"detector {name!r} registered twice ({self._items[name]!r} and {cls!r})")
+                raise ValueError(f"{self.kind} {name!r} registered twice ({self._items[name]!r} and {cls!r})")
             self._items[name] = cls
             return cls
 
@@ -33,7 +35,7 @@ class Registry:
         try:
             return self._items[name]
         except KeyError:
-            raise KeyError(f"no detector {name!r}; known: {', '.join(sorted(self._items))}") from None
+            raise KeyError(f"no {self.kind} {name!r}; known: {', '.join(sorted(self._items))}") from None
 
     def names(self) -> list[str]:
         return sorted(self._items)

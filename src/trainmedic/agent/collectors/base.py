@@ -14,10 +14,10 @@ handles and roots. A collector never raises from `collect`: what it could not re
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Protocol, runtime_checkable
 
+from trainmedic.detect.registry import Registry
 from trainmedic.model import Card
 
 
@@ -79,33 +79,5 @@ class Collector(Protocol):
     def collect(self) -> Reading: ...
 
 
-C = TypeVar("C")
-
-
-class CollectorRegistry:
-    """Name -> collector class."""
-
-    def __init__(self) -> None:
-        self._items: dict[str, type[Any]] = {}
-
-    def register(self, name: str) -> Callable[[type[C]], type[C]]:
-        def deco(cls: type[C]) -> type[C]:
-            if name in self._items and self._items[name] is not cls:
-                raise ValueError(f"collector {name!r} registered twice")
-            self._items[name] = cls
-            return cls
-
-        return deco
-
-    def get(self, name: str) -> type[Any]:
-        try:
-            return self._items[name]
-        except KeyError:
-            raise KeyError(f"no collector {name!r}; known: {', '.join(sorted(self._items))}") from None
-
-    def names(self) -> list[str]:
-        return sorted(self._items)
-
-
-COLLECTORS = CollectorRegistry()
+COLLECTORS = Registry(kind="collector")
 register_collector = COLLECTORS.register
