@@ -55,3 +55,20 @@ def test_cites_evidence_lines_that_exist_in_the_files(name: str) -> None:
         if e.file and e.line:
             lines = (REAL / name / e.file).read_text(errors="replace").splitlines()
             assert lines[e.line - 1].strip() in e.text or e.text.strip() in lines[e.line - 1] or name == "crash"
+
+
+def test_record_puts_the_diagnosed_culprit_into_the_fleet_store_once(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from trainmedic.cli.main import cli
+    from trainmedic.store import open_store
+
+    db = f"sqlite:///{tmp_path / 'fleet.db'}"
+    for _ in range(2):  # the same logs diagnosed twice are one incident
+        result = CliRunner().invoke(cli, ["diagnose", str(REAL / "crash"), "--record", "--db", db, "--json"])
+        assert result.exit_code == 0, result.output
+    [incident_id] = json.loads(result.output)["recorded"]
+    with open_store(db) as store:
+        [stored] = store.incidents()
+    assert stored.id == incident_id and stored.source == "diagnose"
+    assert stored.fault == KnownFault.CRASH and stored.rank == truth("crash")

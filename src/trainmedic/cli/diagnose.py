@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import click
@@ -12,6 +13,8 @@ from trainmedic.diagnose import DiagnoseError
 from trainmedic.diagnose import diagnose as run_diagnosis
 from trainmedic.diagnose.catalog_cache import cached_catalog
 from trainmedic.diagnose.report import markdown, summary
+from trainmedic.diagnose.result import Diagnosis
+from trainmedic.model import Incident, KnownFault, Symptom
 
 
 @click.command()
@@ -19,7 +22,9 @@ from trainmedic.diagnose.report import markdown, summary
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict, timeline and stats as JSON.")
 @click.option("--report", "report", type=click.Path(dir_okay=False, path_type=Path), help="Write an incident report (Markdown) with the timeline to FILE.md.")
 @click.option("--workers", type=click.IntRange(1, 64), default=None, help="Reader processes (default: one per core, at most 4).")
-def diagnose(path: Path, as_json: bool, report: Path | None, workers: int | None) -> None:
+@click.option("--record", is_flag=True, help="Record the incident (and a second fault) in the fleet store.")
+@click.option("--db", "db_url", default=None, help="Fleet store URL for --record [default: TRAINMEDIC_DB_URL or the SQLite file].")
+def diagnose(path: Path, as_json: bool, report: Path | None, workers: int | None, record: bool, db_url: str | None) -> None:
     """Diagnose the job whose logs are at PATH (a directory or a .tar/.tar.gz archive).
 
     Reads the end of every rank log, node kernel logs and card inventories in parallel, aligns the
@@ -41,12 +46,53 @@ def diagnose(path: Path, as_json: bool, report: Path | None, workers: int | None
             report.write_text(markdown(d, str(path)), encoding="utf-8")
         except OSError as e:
             fail(f"cannot write the report to {report}: {e.strerror or e}", "pick a writable path")
+    recorded = _record(d, path, db_url) if record else []
     if as_json:
-        emit_json(d.to_dict())
+        out = d.to_dict()
+        if record:
+            out["recorded"] = recorded
+        emit_json(out)
         return
     click.echo(summary(d))
     if report is not None:
         click.echo(f"report      {report}")
+    for incident_id in recorded:
+        click.echo(f"recorded    incident {incident_id} (trainmedic incidents show {incident_id})")
+
+
+_SYMPTOMS = {
+    KnownFault.HANG: Symptom.HANG,
+    KnownFault.NODE_LOST: Symptom.HANG,
+    KnownFault.STRAGGLER: Symptom.STRAGGLER,
+    KnownFault.NAN: Symptom.NAN,
+    KnownFault.USER_EXCEPTION: Symptom.EXCEPTION,
+    KnownFault.CRASH: Symptom.CRASH,
+}
+
+
+def _record(d: Diagnosis, path: Path, db_url: str | None) -> list[str]:
+    """Store the verdict (and a second fault) as incidents; the id is stable for the same logs."""
+    from trainmedic.store import StoreError, open_store
+
+    key = hashlib.sha1(f"{path.resolve()}|{d.first_error_at}".encode()).hexdigest()[:12]
+    timeline = {"fault": d.first_error_at} if d.first_error_at is not None else {}
+    incidents = [
+        Incident(
+            id=f"diagnose-{key}-{i}",
+            job=path.resolve().name,
+            source="diagnose",
+            symptom=_SYMPTOMS.get(v.fault, Symptom.LOG_ERROR),  # type: ignore[call-overload]
+            verdict=v,
+            timeline=timeline,
+            outcome=f"diagnosed offline from {path}",
+        )
+        for i, v in enumerate(x for x in (d.verdict, d.second) if x is not None)
+    ]
+    try:
+        with open_store(db_url) as store:
+            return [store.record_incident(inc) for inc in incidents]
+    except StoreError as e:
+        fail(f"cannot record the incident in the fleet store: {e}", getattr(e, "hint", None) or "check --db / TRAINMEDIC_DB_URL")
 
 
 def _with_progress(path: Path, catalog, workers):  # type: ignore[no-untyped-def]
