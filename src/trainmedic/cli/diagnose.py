@@ -60,7 +60,7 @@ def diagnose(path: Path, as_json: bool, report: Path | None, workers: int | None
         click.echo(f"recorded    incident {incident_id} (trainmedic incidents show {incident_id})")
 
 
-_SYMPTOMS = {
+_SYMPTOMS: dict[str, Symptom] = {
     KnownFault.HANG: Symptom.HANG,
     KnownFault.NODE_LOST: Symptom.HANG,
     KnownFault.STRAGGLER: Symptom.STRAGGLER,
@@ -72,7 +72,8 @@ _SYMPTOMS = {
 
 def _record(d: Diagnosis, path: Path, db_url: str | None) -> list[str]:
     """Store the verdict (and a second fault) as incidents; the id is stable for the same logs."""
-    from trainmedic.store import StoreError, open_store
+    from trainmedic.cli.fleet import fail_store, store_or_fail
+    from trainmedic.store import StoreError
 
     key = hashlib.sha1(f"{path.resolve()}|{d.first_error_at}".encode()).hexdigest()[:12]
     timeline = {"fault": d.first_error_at} if d.first_error_at is not None else {}
@@ -81,18 +82,18 @@ def _record(d: Diagnosis, path: Path, db_url: str | None) -> list[str]:
             id=f"diagnose-{key}-{i}",
             job=path.resolve().name,
             source="diagnose",
-            symptom=_SYMPTOMS.get(v.fault, Symptom.LOG_ERROR),  # type: ignore[call-overload]
+            symptom=_SYMPTOMS.get(v.fault, Symptom.LOG_ERROR),
             verdict=v,
             timeline=timeline,
             outcome=f"diagnosed offline from {path}",
         )
         for i, v in enumerate(x for x in (d.verdict, d.second) if x is not None)
     ]
-    try:
-        with open_store(db_url) as store:
+    with store_or_fail(db_url) as store:
+        try:
             return [store.record_incident(inc) for inc in incidents]
-    except StoreError as e:
-        fail(f"cannot record the incident in the fleet store: {e}", getattr(e, "hint", None) or "check --db / TRAINMEDIC_DB_URL")
+        except StoreError as e:
+            fail_store(e)
 
 
 def _with_progress(path: Path, catalog, workers):  # type: ignore[no-untyped-def]
