@@ -25,7 +25,7 @@ def test_the_last_step_lines_skip_tracebacks_that_mention_a_step() -> None:
         + ["[rank3]: RuntimeError: bad loss on step 99", '  File "x.py", line 3, in step']
     )
     steps = last_step_lines(text, 2026)
-    assert [int(m.group("step")) for m in steps] == [2, 3, 4, 5]
+    assert [m.step for m in steps] == [2, 3, 4, 5]
 
 
 def test_nan_onset_follows_the_ranks_own_loss_not_the_all_reduced_one() -> None:

@@ -200,8 +200,11 @@ def failure_rank(job: JobView, o: OtherScan, f: WorkerFailure) -> int | None:
 
 
 def _victim(ev: Evidence, v: RankView, fault: str, text: str, at: float | None, file: str | None, line: int | None, in_tail: bool) -> None:
-    ev.victims.setdefault(v.rank, Counter())[fault] += 1
-    m = _RAN_FOR.search(text)
+    kinds = ev.victims.get(v.rank)
+    if kinds is None:
+        kinds = ev.victims[v.rank] = Counter()
+    kinds[fault] += 1
+    m = _RAN_FOR.search(text) if "ran for" in text else None
     if m is not None and at is not None:
         at -= int(m.group(1)) / 1000.0  # NCCL says how long it waited: order victims by when they blocked
     first = ev.cascade_first.get(v.rank)

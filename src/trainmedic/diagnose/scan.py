@@ -6,9 +6,10 @@ Called by `diagnose.run`; the judge works only on what this returns.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from trainmedic.catalog import Catalog
@@ -16,7 +17,7 @@ from trainmedic.logs.elastic import ErrorFile, LauncherLog, parse_error_file, pa
 from trainmedic.logs.kernel import KernelScan, scan_kernel_text
 from trainmedic.logs.layout import FileRole, Kind, classify
 from trainmedic.logs.linematch import LineMatcher
-from trainmedic.logs.ranklog import FALLBACK_CASCADE, Hit, RankScan, scan_rank_text
+from trainmedic.logs.ranklog import FALLBACK_CASCADE, Hit, RankScan, by_fields, scan_rank_text
 from trainmedic.logs.reading import read_text
 from trainmedic.logs.timestamps import find_year, strip_prefix
 from trainmedic.model import Role
@@ -24,7 +25,7 @@ from trainmedic.model import Role
 KERNEL_TAIL_BYTES = 4 * 1024 * 1024
 _RANKED = ("[rank", "[default", *(f"{d}" for d in range(10)))
 OTHER_TAIL_BYTES = 1024 * 1024
-PARALLEL_MIN_UNITS = 256
+PARALLEL_MIN_CHUNKS = 2
 CHUNK_UNITS = 192
 
 
@@ -41,6 +42,8 @@ class RankResult:
     unit: RankUnit
     scan: RankScan
     error_file: ErrorFile | None = None
+
+    __reduce__ = by_fields
 
 
 @dataclass(slots=True)
@@ -78,27 +81,46 @@ class ScanResult:
 
 def discover(root: str) -> list[FileRole]:
     """Every regular file under `root`, classified by its path (sorted, so results are stable)."""
-    out: list[FileRole] = []
-    root = root.rstrip(os.sep) or os.sep
-    cut = len(root) + 1
-    stack = [root]
-    while stack:
-        d = stack.pop()
-        try:
-            with os.scandir(d) as it:
-                for e in it:
-                    try:
-                        if e.is_dir(follow_symlinks=False):
-                            stack.append(e.path)
-                        elif e.is_file():
-                            rel = e.path[cut:]
-                            out.append(classify(rel if os.sep == "/" else rel.replace(os.sep, "/")))
-                    except OSError:
-                        continue
-        except OSError:
-            continue
+    out = [role for _, role in _walk(root) if role is not None]
     out.sort(key=lambda r: r.path)
     return out
+
+
+def _walk(root: str) -> Iterator[tuple[str | None, FileRole | None]]:
+    """Depth first: (None, role) for each regular file, then (relative dir, None) once everything
+    under that directory has been seen ("" for `root`)."""
+    root = root.rstrip(os.sep) or os.sep
+    cut = len(root) + 1
+    stack: list[tuple[str, bool]] = [(root, False)]
+    while stack:
+        d, finished = stack.pop()
+        rel_dir = d[cut:] if os.sep == "/" else d[cut:].replace(os.sep, "/")
+        if finished:
+            yield rel_dir, None
+            continue
+        stack.append((d, True))
+        try:
+            with os.scandir(d) as it:
+                entries = list(it)
+        except OSError:
+            continue
+        for e in entries:
+            try:
+                if e.is_dir(follow_symlinks=False):
+                    stack.append((e.path, False))
+                elif e.is_file():
+                    rel = e.path[cut:]
+                    yield None, classify(rel if os.sep == "/" else rel.replace(os.sep, "/"))
+            except OSError:
+                continue
+
+
+def _scope(group: str) -> str | None:
+    """The directory that holds every file of a rank's group (the group is complete once the walk
+    has left it), or None for groups that may span directories (Slurm task ids, pods)."""
+    if group.startswith(("slurm#", "pod#")):
+        return None
+    return group.rsplit("#", 1)[0] if "#" in group else group
 
 
 _WORKER: dict[str, object] = {}
@@ -163,16 +185,30 @@ def _scan_unit(root: str, unit: object) -> tuple[object, int, list[tuple[str, st
     return other, t.bytes_read, problems
 
 
-def _scan_chunk(args: tuple[str, list[object]]) -> list[tuple[object, int, list[tuple[str, str]]]]:
-    root, units = args
-    out = []
+_Out = tuple[object, int, list[tuple[str, str]]]
+
+
+def _scan_chunk(args: tuple[str, int, list[object]]) -> tuple[int, list[_Out]]:
+    """Scan one chunk of units. What comes back leaves out the units themselves (the parent has them:
+    sending 18,432 file lists back and forth cost more than reading the files)."""
+    root, idx, units = args
+    out: list[_Out] = []
     for u in units:
         try:
-            out.append(_scan_unit(root, u))
+            item, nbytes, problems = _scan_unit(root, u)
         except Exception as e:  # a loop boundary: one odd file must not end the diagnosis
             name = u.group if isinstance(u, RankUnit) else getattr(u, "path", "?")
-            out.append((None, 0, [(str(name), f"could not be parsed: {type(e).__name__}: {e}")]))
-    return out
+            item, nbytes, problems = None, 0, [(str(name), f"could not be parsed: {type(e).__name__}: {e}")]
+        if isinstance(item, RankResult):
+            item.unit = _SENT
+        elif isinstance(item, tuple):
+            item = (None, item[1])
+        out.append((item, nbytes, problems))
+    return idx, out
+
+
+_SENT = RankUnit("", [])
+"""Stands for the unit in a result on its way back; the parent puts the real one back."""
 
 
 def units_of(roles: list[FileRole]) -> tuple[list[object], int]:
@@ -188,12 +224,58 @@ def units_of(roles: list[FileRole]) -> tuple[list[object], int]:
             if u is None:
                 u = groups[r.group] = RankUnit(r.group, [])
                 units.append(u)
-            u.roles.append(r)
-            if len(u.roles) > 1:  # stdout first: it has the full dates that complete stderr's glog stamps
-                u.roles.sort(key=lambda x: (not x.path.endswith("stdout.log"), x.path))
+            _add_role(u, r)
         else:
             units.append(r)
     return units, skipped
+
+
+def _add_role(u: RankUnit, r: FileRole) -> None:
+    u.roles.append(r)
+    if len(u.roles) > 1:  # stdout first: it has the full dates that complete stderr's glog stamps
+        u.roles.sort(key=lambda x: (not x.path.endswith("stdout.log"), x.path))
+
+
+_Chunk = tuple[str, int, list[object]]
+
+
+def _stream(root: str, res: ScanResult, sent: dict[int, list[object]]) -> Iterator[_Chunk]:
+    """Walk `root` and yield chunks of work units as soon as they are complete, so readers start while
+    the walk goes on. A rank's unit is complete once the walk leaves the directory holding its group."""
+    ready: list[object] = []
+    open_groups: dict[str, RankUnit] = {}
+    by_scope: dict[str | None, list[str]] = {}
+    n = 0
+
+    def chunk(units: list[object]) -> _Chunk:
+        nonlocal n
+        sent[n] = units
+        n += 1
+        return (root, n - 1, units)
+
+    for rel_dir, role in _walk(root):
+        if role is None:
+            for g in by_scope.pop(rel_dir, ()):
+                ready.append(open_groups.pop(g))
+        elif role.kind is Kind.SKIP:
+            res.skipped += 1
+            continue
+        else:
+            res.files += 1
+            if role.kind in (Kind.RANK, Kind.ERROR_FILE) and role.group:
+                u = open_groups.get(role.group)
+                if u is None:
+                    u = open_groups[role.group] = RankUnit(role.group, [])
+                    by_scope.setdefault(_scope(role.group), []).append(role.group)
+                _add_role(u, role)
+            else:
+                ready.append(role)
+        while len(ready) >= CHUNK_UNITS:
+            yield chunk(ready[:CHUNK_UNITS])
+            del ready[:CHUNK_UNITS]
+    ready.extend(open_groups.values())
+    for i in range(0, len(ready), CHUNK_UNITS):
+        yield chunk(ready[i : i + CHUNK_UNITS])
 
 
 def scan(
@@ -202,36 +284,46 @@ def scan(
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> ScanResult:
-    """Read every file of the job under `root` and summarise it; `progress(done, total)` as it goes."""
-    roles = discover(root)
-    units, skipped = units_of(roles)
-    res = ScanResult(skipped=skipped)
-    res.files = sum(1 for r in roles if r.kind is not Kind.SKIP)
+    """Read every file of the job under `root` and summarise it; `progress(done, total)` as it goes
+    (the total grows while the directory walk is still running)."""
+    res = ScanResult()
     _WORKER["catalog"] = catalog
     _WORKER.pop("matcher", None)
-    chunks = [(root, units[i : i + CHUNK_UNITS]) for i in range(0, len(units), CHUNK_UNITS)]
     nworkers = workers if workers is not None else min(4, os.cpu_count() or 1)
+    sent: dict[int, list[object]] = {}
+    stream = _stream(root, res, sent)
+    head = list(itertools.islice(stream, PARALLEL_MIN_CHUNKS))
+    chunks = itertools.chain(head, stream)
+    parallel = nworkers > 1 and len(head) >= PARALLEL_MIN_CHUNKS
     done = 0
-    for batch in _run(chunks, nworkers if len(units) >= PARALLEL_MIN_UNITS else 1):
-        for item, nbytes, problems in batch:
+    for idx, batch in _run(chunks, nworkers if parallel else 1):
+        for unit, (item, nbytes, problems) in zip(sent.pop(idx), batch, strict=True):
             res.bytes_read += nbytes
-            res.problems += problems
+            if problems:
+                res.problems += problems
             if isinstance(item, RankResult):
+                item.unit = unit  # type: ignore[assignment]
                 res.ranks.append(item)
             elif isinstance(item, tuple):
-                res.kernels.append(item)  # type: ignore[arg-type]
+                res.kernels.append((unit, item[1]))  # type: ignore[arg-type]
             elif isinstance(item, OtherScan):
                 res.others.append(item)
             elif isinstance(item, Inventory):
                 res.inventories.append(item)
         done += len(batch)
         if progress is not None:
-            progress(done, len(units))
+            progress(done, done + sum(len(u) for u in sent.values()))
+    # Readers finish in any order: sort, so that one job always gives one diagnosis.
+    res.ranks.sort(key=lambda r: min(x.path for x in r.unit.roles))
+    res.kernels.sort(key=lambda k: k[0].path)
+    res.others.sort(key=lambda o: o.file)
+    res.inventories.sort(key=lambda i: i.file)
+    res.problems.sort()
     return res
 
 
-def _run(chunks: list[tuple[str, list[object]]], workers: int) -> Iterator[list[tuple[object, int, list[tuple[str, str]]]]]:
-    if workers <= 1 or len(chunks) <= 1:
+def _run(chunks: Iterable[_Chunk], workers: int) -> Iterator[tuple[int, list[_Out]]]:
+    if workers <= 1:
         for c in chunks:
             yield _scan_chunk(c)
         return

@@ -35,29 +35,29 @@ class KernelScan:
 
 
 def scan_kernel_text(file: str, tail: str, matcher: LineMatcher, whole: bool, head: str = "") -> KernelScan:
-    """Scan a kernel log's tail (every line goes through the catalog, cached)."""
+    """Scan a kernel log's tail: one catalog pass over the whole text (a multi-literal scan in C picks
+    the few lines worth a regex; most kernel lines meet none)."""
     ks = KernelScan(file)
     year = find_year(head or tail, dmesg=True) or 1970
-    lines = tail.split("\n")
-    ks.lines = len(lines)
-    m = _JOURNAL_HOST.match(lines[0]) if lines else None
+    ks.lines = tail.count("\n") + 1
+    first = tail[: tail.find("\n")] if "\n" in tail else tail
+    m = _JOURNAL_HOST.match(first)
     if m is not None:
         ks.host = m.group(1)
-    for line in lines[:20]:
+    for line in tail[:8192].split("\n")[:20]:
         ks.start_at = line_time(line, year)
         if ks.start_at is not None:
             break
-    for line in reversed(lines[-20:]):
+    for line in reversed(tail[-8192:].split("\n")[-20:]):
         ks.end_at = line_time(line, year)
         if ks.end_at is not None:
             break
-    for i, line in enumerate(lines, 1):
-        if not line:
+    for match in matcher.catalog.match_text(tail):
+        rule = match.rule
+        n = ks.counts.get(rule.id, 0)
+        ks.counts[rule.id] = n + 1
+        if (rule.role is Role.CASCADE and n >= 3) or len(ks.hits) >= MAX_HITS:
             continue
-        for rule, fields in matcher.match(line):
-            n = ks.counts.get(rule.id, 0)
-            ks.counts[rule.id] = n + 1
-            if (rule.role is Role.CASCADE and n >= 3) or len(ks.hits) >= MAX_HITS:
-                continue
-            ks.hits.append(Hit(rule.id, rule.role, line, i, not whole, line_time(line, year), None, file, fields))
+        line = match.text.split("\n", 1)[0]
+        ks.hits.append(Hit(rule.id, rule.role, line, match.line, not whole, line_time(line, year), None, file, match.fields))
     return ks

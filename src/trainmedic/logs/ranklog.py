@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from trainmedic.catalog import Rule
 from trainmedic.logs.linematch import LineMatcher
@@ -49,7 +50,15 @@ FALLBACK_CASCADE = re.compile(
 _TRACEBACK = "Traceback (most recent call last)"
 _PY_EXC = re.compile(r"^\s*(?P<type>[A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit|Failure|Timeout))(?::\s*(?P<msg>.*))?$")
 _FATAL = re.compile(r"Fatal Python error: (?P<msg>.*)|(?P<sig>Segmentation fault|Aborted|Bus error|Killed)(?: \(core dumped\))?\s*$")
+_DIGITS = str.maketrans("0123456789", "##########")
 _SKIP_METRICS = {"step", "iter", "iteration", "rank", "epoch", "global_step", "loss"}
+
+
+def by_fields(self: object) -> tuple[type, tuple[object, ...]]:
+    """`__reduce__` for slotted dataclasses whose fields all go to `__init__`, in order: pickles as a
+    call with the field values, several times faster than the dataclass default (diagnose ships
+    tens of thousands of these between processes)."""
+    return type(self), tuple(getattr(self, name) for name in self.__slots__)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +75,8 @@ class Hit:
     file: str = ""
     fields: dict[str, str] = field(default_factory=dict)
 
+    __reduce__ = by_fields
+
 
 @dataclass(frozen=True, slots=True)
 class PyException:
@@ -78,6 +89,8 @@ class PyException:
     in_tail: bool
     at: float | None
     file: str = ""
+
+    __reduce__ = by_fields
 
 
 @dataclass(slots=True)
@@ -107,6 +120,8 @@ class RankScan:
     bytes_read: int = 0
     problems: list[str] = field(default_factory=list)
 
+    __reduce__ = by_fields
+
 
 def _valid_step_line(line: str, year: int) -> bool:
     body, _, _ = strip_prefix(line)
@@ -115,34 +130,69 @@ def _valid_step_line(line: str, year: int) -> bool:
     return line_time(line, year) is not None or _LOSS.search(body) is not None
 
 
+class StepLine(NamedTuple):
+    """A step line: where it starts in the text it was found in, the line, its step number."""
+
+    start: int
+    line: str
+    step: int
+
+
 _STEP_WORDS = ("step", "Step", "STEP", "iter", "Iter", "ITER")
+_MISS = object()
+_SHAPES: dict[str, tuple[int, int, bool] | None] = {}
+_SHAPE_LIMIT = 50_000
 
 
-def last_step_lines(text: str, year: int, want: int = 4) -> list[re.Match[str]]:
+def _step_shape(line: str) -> tuple[int, int, bool] | None:
+    """(start, end) of the step number and whether the loss is named, for a line that is shaped like
+    a step line (not an exception or traceback line), else None. Every test involved treats all digits
+    alike, so the answer is kept per digit-blind shape: thousands of ranks print the same lines."""
+    key = line.translate(_DIGITS)
+    got = _SHAPES.get(key, _MISS)
+    if got is _MISS:
+        got = None
+        m = _STEP.match(line)
+        if m is not None:
+            body, _, _ = strip_prefix(line)
+            if not (_EXC_LINE.match(body) or body.lstrip().startswith(("File ", "raise ", "Traceback"))):
+                got = (m.start("step"), m.end("step"), _LOSS.search(body) is not None)
+        if len(_SHAPES) < _SHAPE_LIMIT:
+            _SHAPES[key] = got
+    return got  # type: ignore[return-value]
+
+
+def last_step_lines(text: str, year: int, want: int = 4) -> list[StepLine]:
     """The last `want` step lines in `text` (oldest first), found backwards from the end."""
-    found: list[re.Match[str]] = []
-    last = {w: text.rfind(w) for w in _STEP_WORDS}
-    while len(found) < want:
+    found: list[StepLine] = []
+    last = {w: p for w in _STEP_WORDS if (p := text.rfind(w)) >= 0}
+    while len(found) < want and last:
         pos = max(last.values())
-        if pos < 0:
-            break
         ls = text.rfind("\n", 0, pos) + 1
         le = text.find("\n", pos)
-        m = _STEP.match(text, ls, le if le >= 0 else len(text))
-        if m is not None and _valid_step_line(m.group("line"), year):
-            found.append(m)
-        for w, p in last.items():
+        line = text[ls : le if le >= 0 else len(text)]
+        shape = _step_shape(line)
+        if shape is not None and (shape[2] or line_time(line, year) is not None):
+            found.append(StepLine(ls, line, int(line[shape[0] : shape[1]])))
+        for w, p in list(last.items()):
             if p >= ls:
-                last[w] = text.rfind(w, 0, ls)
+                q = text.rfind(w, 0, ls)
+                if q >= 0:
+                    last[w] = q
+                else:
+                    del last[w]
     found.reverse()
     return found
 
 
+# Per field: literals every match contains, and how far before that literal a match can start
+# ("OMPI_COMM_WORLD_" before "RANK"). The regex then starts at the first literal, not at offset 0.
 _GATES = {
-    "rank": ("RANK", "SLURM_PROCID"),
-    "local_rank": ("LOCAL_RANK", "SLURM_LOCALID"),
-    "world_size": ("WORLD_SIZE",),
-    "visible": ("VISIBLE_DEVICES",),
+    "rank": (("RANK", "SLURM_PROCID"), 16),
+    "local_rank": (("LOCAL_RANK", "SLURM_LOCALID"), 16),
+    "world_size": (("WORLD_SIZE",), 0),
+    "visible": (("VISIBLE_DEVICES",), 10),
+    "host": (("host", "node"), 0),
 }
 
 
@@ -151,10 +201,15 @@ def identity(text: str) -> dict[str, str]:
     devices, and from NCCL's "Init COMPLETE" line the bus id and CUDA device."""
     out: dict[str, str] = {}
     for key, rx in _IDENTITY.items():
-        gates = _GATES.get(key)
-        if gates is not None and not any(g in text for g in gates):
-            continue  # a plain substring test is far cheaper than a regex that finds nothing
-        m = rx.search(text)
+        start = 0
+        gated = _GATES.get(key)
+        if gated is not None:
+            # a plain substring search is far cheaper than a regex walking the text
+            found = [p for g in gated[0] if (p := text.find(g)) >= 0]
+            if not found:
+                continue
+            start = max(0, min(found) - gated[1])
+        m = rx.search(text, start)
         if m is not None:
             out[key] = m.group(1)
     at = text.find("Init COMPLETE")
@@ -211,20 +266,20 @@ def scan_rank_text(
     in_tail = not whole
     steps = last_step_lines(tail, year)
     if steps:
-        samples = [(int(m.group("step")), line_time(m.group("line"), year)) for m in steps]
+        samples = [(m.step, line_time(m.line, year)) for m in steps]
         last_step, last_at = samples[-1]
         if rs.last_step is None or last_step > rs.last_step or (last_step == rs.last_step and rs.last_step_at is None):
             rs.last_step, rs.last_step_at = last_step, last_at
             last = steps[-1]
-            rs.last_step_line = (file, tail.count("\n", 0, last.start()) + 1, in_tail, last.group("line"))
+            rs.last_step_line = (file, tail.count("\n", 0, last.start) + 1, in_tail, last.line)
             rs.steps = samples
-            rs.step_lines = [m.group("line") for m in steps[-2:]]
-        if any(_NAN_LOSS.search(m.group("line")) for m in steps):
+            rs.step_lines = [m.line for m in steps[-2:]]
+        if any(_NAN_LOSS.search(m.line) for m in steps):
             # A NaN loss stays NaN: the last steps show it, the onset may be far back.
             first_nan = _NAN_LOSS.search(tail)
             if first_nan is not None:
                 _first_nan_step(rs, tail, tail.rfind("\n", 0, first_nan.start()) + 1, year, in_tail, file)
-        start = steps[-2].start() if len(steps) >= 2 else steps[0].start()
+        start = steps[-2].start if len(steps) >= 2 else steps[0].start
     else:
         start = _after(tail, rs.last_step_at, year)
     _scan_region(rs, tail, start, steps, matcher, in_tail, year, file)
@@ -272,7 +327,6 @@ def _first_nan_step(rs: RankScan, tail: str, start: int, year: int, in_tail: boo
             return
 
 
-_DIGITS = str.maketrans("0123456789", "##########")
 _BLOCKS: dict[tuple[int, str], tuple[tuple[object, ...], ...]] = {}
 _BLOCK_LIMIT = 20_000
 
@@ -281,7 +335,7 @@ def _scan_region(
     rs: RankScan,
     tail: str,
     start: int,
-    steps: list[re.Match[str]],
+    steps: list[StepLine],
     matcher: LineMatcher,
     in_tail: bool,
     year: int,
@@ -297,8 +351,8 @@ def _scan_region(
     lines = region.split("\n")
     step_line: dict[int, int] = {}
     for m in steps:
-        if m.start() >= start:
-            step_line[region.count("\n", 0, m.start() - start)] = int(m.group("step"))
+        if m.start >= start:
+            step_line[region.count("\n", 0, m.start - start)] = m.step
     last_step_idx = max(step_line, default=-1)
     key = (id(matcher.catalog), region.translate(_DIGITS))
     plan = _BLOCKS.get(key)
@@ -307,7 +361,7 @@ def _scan_region(
         if len(_BLOCKS) < _BLOCK_LIMIT:
             _BLOCKS[key] = plan
     first_line = tail.count("\n", 0, start) + 1
-    step = int(steps[-2].group("step")) if len(steps) >= 2 else rs.last_step
+    step = steps[-2].step if len(steps) >= 2 else rs.last_step
     step_idx = sorted(step_line)
     for item in plan:
         kind, idx = item[0], item[1]

@@ -72,15 +72,51 @@ def strip_prefix(line: str) -> tuple[str, int | None, float | None]:
     return line, None, cri_at
 
 
+_TIME_KEY = 128
+"""Only a line's first characters decide its time: the longest prefix plus stamp is under 100."""
+_TIMES: dict[int, dict[str, float | None]] = {}
+_STAMPS: dict[int, dict[str, float | None]] = {}
+_TIMES_LIMIT = 100_000
+
+
 def line_time(line: str, year: int) -> float | None:
     """Epoch seconds of the timestamp this line starts with (after any rank/CRI prefix), else None.
 
     `year` fills in formats that do not print one (glog, syslog). Monotonic dmesg stamps
-    ("[1084456.07]", seconds since boot) are not wall-clock times and give None.
+    ("[1084456.07]", seconds since boot) are not wall-clock times and give None. Answers are kept
+    per line start: a failing rank prints many lines with one stamp.
     """
-    body, _, cri_at = strip_prefix(line)
+    cache = _TIMES.get(year)
+    if cache is None:
+        cache, _STAMPS[year] = _TIMES.setdefault(year, {}), {}
+    key = line[:_TIME_KEY]
+    if key in cache:
+        return cache[key]
+    body, _, cri_at = strip_prefix(key)
+    stamps = _STAMPS[year]  # a second level: lines that differ after one stamp share it
+    stamp = body[:_STAMP_CHARS]
+    if stamp in stamps:
+        at = stamps[stamp]
+    else:
+        if len(stamps) >= _TIMES_LIMIT:
+            stamps.clear()
+        at = stamps[stamp] = _body_time(stamp, year)
+    if at is None:
+        at = cri_at
+    if len(cache) >= _TIMES_LIMIT:
+        cache.clear()
+    cache[key] = at
+    return at
+
+
+_STAMP_CHARS = 40
+"""The longest stamp read below ("[2026-11-24 11:48:29.123456789+00:00]") is 37 characters."""
+
+
+def _body_time(body: str, year: int) -> float | None:
+    """The time of the stamp `body` starts with (no rank/CRI prefix left), else None."""
     if not body:
-        return cri_at
+        return None
     c = body[0]
     if c.isdigit() or (c == "[" and body[1:2].isdigit()):
         t = parse_iso(body)
@@ -93,15 +129,15 @@ def line_time(line: str, year: int) -> float | None:
             try:
                 return _day_epoch(year, int(mo), int(d)) + int(h) * 3600 + int(mi) * 60 + int(s) + _frac(frac)
             except (ValueError, OverflowError):
-                return cri_at
+                return None
         m = _DMESG_T.match(body)
         if m is not None:
-            return _month_time(m.group(6), *m.groups()[:5]) or cri_at
+            return _month_time(m.group(6), *m.groups()[:5])
     if c.isalpha():
         m = _SYSLOG.match(body)
         if m is not None:
-            return _month_time(str(year), *m.groups()) or cri_at
-    return cri_at
+            return _month_time(str(year), *m.groups())
+    return None
 
 
 def _month_time(year: str, mon: str, day: str, h: str, mi: str, s: str) -> float | None:
