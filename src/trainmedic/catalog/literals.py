@@ -29,6 +29,12 @@ def _best(cands: list[_Alts]) -> _Alts | None:
 
 def _seq(items: Any) -> _Alts | None:
     """The best any-of literal set for a sequence of regex items."""
+    return _best(_sets(items, False))
+
+
+def _sets(items: Any, merge_groups: bool) -> list[_Alts]:
+    """Any-of literal sets of a sequence of regex items, each of which every match contains.
+    `merge_groups` reads a capture group of plain characters as part of the text around it."""
     cands: list[_Alts] = []
     run: list[str] = []
 
@@ -40,6 +46,14 @@ def _seq(items: Any) -> _Alts | None:
     for op, arg in items:
         if op is sre_constants.LITERAL:
             run.append(chr(arg))
+            continue
+        if (
+            merge_groups
+            and op is sre_constants.SUBPATTERN
+            and not arg[1] & re.IGNORECASE
+            and all(o is sre_constants.LITERAL for o, _ in arg[-1])
+        ):
+            run.extend(chr(a) for _, a in arg[-1])
             continue
         flush()
         if op is sre_constants.SUBPATTERN:
@@ -63,7 +77,7 @@ def _seq(items: Any) -> _Alts | None:
             if sub:
                 cands.append(sub)
     flush()
-    return _best(cands)
+    return cands
 
 
 def required_literals(pattern: str, ignore_case: bool = False) -> tuple[str, ...] | None:
@@ -78,6 +92,20 @@ def required_literals(pattern: str, ignore_case: bool = False) -> tuple[str, ...
     if not alts or min(len(a) for a in alts) < MIN_LITERAL:
         return None
     return tuple(a.lower() for a in alts) if ignore_case else alts
+
+
+def required_sets(pattern: str, ignore_case: bool = False) -> tuple[_Alts, ...]:
+    """Every any-of literal set (of at least MIN_LITERAL characters each) that a match of `pattern`
+    must contain; all of them at once, unlike `required_literals`' one best set. A cheap test before
+    the regex where many rules share their best literal ("NVRM: Xid (" for 50 Xid codes)."""
+    try:
+        parsed = sre_parse.parse(pattern, re.IGNORECASE if ignore_case else 0)
+    except re.error:
+        return ()
+    if parsed.state.flags & re.IGNORECASE:
+        ignore_case = True
+    out = [c for c in _sets(list(parsed), True) if c and min(len(a) for a in c) >= MIN_LITERAL]
+    return tuple(tuple(a.lower() for a in c) if ignore_case else c for c in dict.fromkeys(out))
 
 
 def required_literal(pattern: str, ignore_case: bool = False) -> str | None:

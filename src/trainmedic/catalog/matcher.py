@@ -9,9 +9,11 @@ Used by `explain`, `diagnose`, the agent's kernel-log watcher and the launcher.
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from trainmedic.catalog.literals import required_sets
 from trainmedic.catalog.rule import Match, Rule
 
 _hs: Any
@@ -23,6 +25,9 @@ except ImportError:  # pragma: no cover - exercised where the wheel is missing
 ENGINES = ("hyperscan", "find") if _hs is not None else ("find",)
 
 _Hit = Callable[[int, int], None]
+
+CROWDED = 5
+"""A literal that this many rules share gets each of them a second literal set (see `_second_set`)."""
 
 
 class _HyperscanScan:
@@ -68,14 +73,22 @@ class Matcher:
         self.rules = tuple(rules)
         self._always = [i for i, r in enumerate(self.rules) if not r.literals]
         key_ids: dict[tuple[bytes, bool], int] = {}
-        self._key_rules: list[list[int]] = []
+        self._key_rules: list[list[tuple[int, int]]] = []
+        """Per literal: (rule, bit) for each rule that needs it; a line is a rule's candidate once
+        it holds a literal of each of the rule's sets (all bits set)."""
+        self._full: list[int] = []
+        sharing = Counter(lit for r in self.rules for lit in set(r.literals))
         for i, rule in enumerate(self.rules):
-            for lit in rule.literals:
-                key = (lit.encode("utf-8", "surrogatepass"), rule.caseless)
-                k = key_ids.setdefault(key, len(key_ids))
-                if k == len(self._key_rules):
-                    self._key_rules.append([])
-                self._key_rules[k].append(i)
+            crowded = any(sharing[lit] >= CROWDED for lit in rule.literals)
+            sets = [rule.literals, *(_second_set(rule) if crowded else [])]
+            self._full.append((1 << len(sets)) - 1)
+            for bit, alts in enumerate(sets):
+                for lit in alts:
+                    key = (lit.encode("utf-8", "surrogatepass"), rule.caseless)
+                    k = key_ids.setdefault(key, len(key_ids))
+                    if k == len(self._key_rules):
+                        self._key_rules.append([])
+                    self._key_rules[k].append((i, 1 << bit))
         self._back = max((r.span for r in self.rules), default=1) - 1
         keys = list(key_ids)
         self.engine = engine or ENGINES[0]
@@ -106,9 +119,9 @@ class Matcher:
         """Like `match_text` on raw bytes; invalid UTF-8 in a matching line is replaced, never fatal."""
         return self._match(data, first_line, "replace")
 
-    def _candidates(self, data: bytes) -> dict[int, set[int]]:
-        """Line start offset -> indices of the rules worth trying on the line that starts there."""
-        cands: dict[int, set[int]] = {}
+    def _candidates(self, data: bytes) -> dict[int, dict[int, int]]:
+        """Line start offset -> {rule index: bits of its literal sets seen on that line}."""
+        cands: dict[int, dict[int, int]] = {}
         last = [-1, -1]  # [start, end) of the line of the previous hit: hits cluster on a line
         key_rules = self._key_rules
         back = self._back
@@ -123,24 +136,28 @@ class Matcher:
                 last[0], last[1] = start, (end if end >= 0 else len(data) + 1)
             bucket = cands.get(start)
             if bucket is None:
-                bucket = cands[start] = set()
+                bucket = cands[start] = {}
             ids = key_rules[key]
-            bucket.update(ids)
+            for idx, bit in ids:
+                bucket[idx] = bucket.get(idx, 0) | bit
             if back:
                 # a multi-line rule's literal may sit on a continuation line: try the lines above too
-                for idx in ids:
+                # (such rules have one literal set, so one bit is all of them)
+                for idx, _ in ids:
                     s = start
                     for _ in range(rules[idx].span - 1):
                         if s == 0:
                             break
                         s = data.rfind(b"\n", 0, s - 1) + 1
-                        cands.setdefault(s, set()).add(idx)
+                        cands.setdefault(s, {})[idx] = 1
 
         if self._scan is not None and data:
             self._scan.scan(data, hit)
         if self._always:
             for start in _line_starts(data):
-                cands.setdefault(start, set()).update(self._always)
+                bucket = cands.setdefault(start, {})
+                for idx in self._always:
+                    bucket[idx] = self._full[idx]
         return cands
 
     def _match(self, data: bytes, first_line: int, errors: str) -> list[Match]:
@@ -148,10 +165,13 @@ class Matcher:
         out: list[Match] = []
         line_no = first_line
         counted_to = 0
+        full = self._full
         for start in sorted(cands):
+            rule_ids = sorted(i for i, bits in cands[start].items() if bits == full[i])
+            if not rule_ids:
+                continue
             line_no += data.count(b"\n", counted_to, start)
             counted_to = start
-            rule_ids = sorted(cands[start])
             span = max(self.rules[i].span for i in rule_ids)
             lines = _lines_at(data, start, span, errors)
             for idx in rule_ids:
@@ -172,6 +192,19 @@ class Matcher:
                 if found is not None:
                     out.append(Match(rule, first_line + i, found[1], found[0]))
         return out
+
+
+def _second_set(rule: Rule) -> list[tuple[str, ...]]:
+    """A second literal set the rule's one pattern needs, when it has a distinctive one: "): 79," next
+    to the "NVRM: Xid (" that 50 Xid rules share, so an Xid line meets one regex, not 50. Empty for
+    multi-pattern and multi-line rules. Only for crowded literals: a common second literal would cost
+    more in prefilter hits than it saves."""
+    if not rule.literals or len(rule.patterns) != 1 or rule.span != 1:
+        return []
+    mine = set(rule.literals)
+    others = [s for s in required_sets(rule.patterns[0].pattern, rule.caseless) if set(s) != mine]
+    others = [s for s in others if min(map(len, s)) >= 4 and (not rule.caseless or all(a.isascii() for a in s))]
+    return [max(others, key=lambda s: min(map(len, s)))] if others else []
 
 
 def _line_starts(data: bytes) -> Iterator[int]:
