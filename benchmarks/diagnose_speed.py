@@ -119,9 +119,12 @@ def main() -> None:
             cat_cpu.append(ccpu)
             diag_cpu.append(dcpu)
             verdict = doc["verdict"]  # type: ignore[assignment]
+            phases = (doc.get("stats") or {}).get("phase_seconds") or {}  # type: ignore[union-attr]
+            inside = ", ".join(f"{k} {v:.2f}" for k, v in phases.items())
             print(
                 f"run {i + 1}: cat {c:.2f} s ({ccpu:.2f} CPU s)   diagnose {d:.2f} s ({dcpu:.2f} CPU s)   "
                 f"ratio {d / c:.2f} wall, {dcpu / max(ccpu, 1e-9):.2f} CPU   peak {peak:.0f} MB   load {os.getloadavg()[0]:.1f}"
+                + (f"\n       inside diagnose: {inside} s (the rest is interpreter start and imports)" if inside else "")
             )
         truth = json.loads((job / "truth.json").read_text()) if (job / "truth.json").exists() else None
         culprit = verdict.get("culprit") or {}

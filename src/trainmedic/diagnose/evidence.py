@@ -17,7 +17,7 @@ from trainmedic.diagnose.views import JobView, RankView
 from trainmedic.localize.cardmap import normalize_bus_id
 from trainmedic.logs.elastic import WorkerFailure
 from trainmedic.logs.linematch import LineMatcher
-from trainmedic.logs.ranklog import FALLBACK_CASCADE, Hit
+from trainmedic.logs.ranklog import FALLBACK_CASCADE, MAX_CASCADE_HITS, Hit
 from trainmedic.model import Card, Role
 
 TIMEOUT_WORDS = re.compile(r"time[d ]?\s?out|timeout|watchdog|waited|heartbeat", re.IGNORECASE)
@@ -143,8 +143,8 @@ def _rank_evidence(ev: Evidence, job: JobView, v: RankView, catalog: Catalog, ma
         _victim(ev, v, fault, text, v.t(at) if at is not None else v.end_at, file, line, in_tail)
     for fid, n in scan.cascade_counts.items():
         rule = catalog.get(fid)
-        if rule is not None and n > 3:
-            ev.victims.setdefault(v.rank, Counter())[rule.fault] += n - 3
+        if rule is not None and n > MAX_CASCADE_HITS:
+            ev.victims.setdefault(v.rank, Counter())[rule.fault] += n - MAX_CASCADE_HITS
     exc = scan.exception
     err = v.result.error_file
     if exc is not None or err is not None:

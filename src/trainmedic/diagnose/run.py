@@ -86,10 +86,13 @@ def _diagnose_dir(
     progress: Callable[[int, int], None] | None,
     t0: float,
 ) -> Diagnosis:
+    t_read = time.perf_counter()
     res = scan(root, catalog, workers, progress)
+    t_views = time.perf_counter()
     job = build(res)
     ev = gather(job, res.others, catalog)
     j = judge(job, ev, res.others, catalog)
+    t_judged = time.perf_counter()
     unreadable, lowered = _unreadable(res, job)
     notes = [*job.notes, *j.notes]
     verdict = j.verdict
@@ -119,6 +122,12 @@ def _diagnose_dir(
             "nodes": len(job.nodes),
             "bytes_read": res.bytes_read,
             "seconds": round(time.perf_counter() - t0, 3),
+            "phase_seconds": {
+                "start": round(t_read - t0, 3),
+                "read": round(t_views - t_read, 3),
+                "judge": round(t_judged - t_views, 3),
+                "report": round(time.perf_counter() - t_judged, 3),
+            },
             "skipped": res.skipped,
             "attempt": job.attempt,
         },

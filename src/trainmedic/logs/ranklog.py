@@ -17,7 +17,9 @@ from trainmedic.logs.timestamps import find_year, line_time, strip_prefix
 from trainmedic.model import Role
 
 MAX_ROOT_HITS = 40
-MAX_CASCADE_HITS = 3
+MAX_CASCADE_HITS = 1
+"""Per cascade rule, the first line is kept (for when the rank blocked); later ones are only counted.
+18,432 victims each repeating a watchdog line three times was most of what diagnose carried."""
 
 _STEP = re.compile(
     r"^(?P<line>.*?\b(?:global[_ ]?)?(?:step|iter(?:ation)?)\b['\"]?[\s:=#\[]*(?P<step>\d+)\b.*)$",
