@@ -1,0 +1,63 @@
+"""The scanner hands readers whole ranks while the directory walk goes on, and one job always gives
+one result whatever the number of readers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from trainmedic.diagnose import scan as scanmod
+from trainmedic.diagnose.catalog_cache import cached_catalog
+
+
+def _write(root: Path, rel: str, text: str) -> None:
+    p = root / rel
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(text)
+
+
+def _job(root: Path, nodes: int = 40) -> None:
+    for n in range(nodes):
+        for local in range(8):
+            rank = n * 8 + local
+            for attempt in (0, 1):
+                base = f"logs/node{n:03d}/attempt_{attempt}/{local}"
+                _write(root, f"{base}/stdout.log", f"2026-11-27 10:00:0{attempt},000 INFO rank {rank} step {attempt} loss 2.0\n")
+                _write(root, f"{base}/stderr.log", "")
+        _write(root, f"kernel/node{n:03d}.dmesg", "[Fri Nov 27 10:00:00 2026] nothing\n")
+    # Slurm task files whose .out and .err sit in different directories: one rank, two directories.
+    _write(root, "slurm/out/slurm-7.3.out", "2026-11-27 10:00:00,000 INFO step 1 loss 2.0\n")
+    _write(root, "slurm/err/slurm-7.3.err", "RuntimeError: boom\n")
+
+
+def _summary(res: scanmod.ScanResult) -> list[tuple[str, ...]]:
+    return [tuple(sorted(r.path for r in rr.unit.roles)) for rr in res.ranks]
+
+
+def test_every_rank_unit_holds_all_its_files_even_across_directories(tmp_path: Path) -> None:
+    _job(tmp_path)
+    res = scanmod.scan(str(tmp_path), cached_catalog(), workers=2)
+    units = _summary(res)
+    assert len(units) == 40 * 8 + 1
+    assert ("slurm/err/slurm-7.3.err", "slurm/out/slurm-7.3.out") in units
+    # torchrun's two attempts of one local rank are one group (the path above attempt_N)
+    assert all(len(u) == 4 for u in units if u[0].startswith("logs/"))
+    assert res.files == 40 * 8 * 4 + 40 + 2 and len(res.kernels) == 40
+
+
+def test_one_job_gives_the_same_scan_with_one_reader_or_several(tmp_path: Path) -> None:
+    _job(tmp_path)
+    one = scanmod.scan(str(tmp_path), cached_catalog(), workers=1)
+    two = scanmod.scan(str(tmp_path), cached_catalog(), workers=2)
+    assert _summary(one) == _summary(two)
+    assert [rr.scan for rr in one.ranks] == [rr.scan for rr in two.ranks]
+    assert [k for k, _ in one.kernels] == [k for k, _ in two.kernels]
+    paths = [min(r.path for r in rr.unit.roles) for rr in one.ranks]
+    assert paths == sorted(paths)
+
+
+def test_progress_counts_up_to_every_unit(tmp_path: Path) -> None:
+    _job(tmp_path, nodes=30)
+    seen: list[tuple[int, int]] = []
+    scanmod.scan(str(tmp_path), cached_catalog(), workers=2, progress=lambda d, t: seen.append((d, t)))
+    assert seen and seen[-1][0] == seen[-1][1] == 30 * 8 + 30 + 1
+    assert all(d <= t for d, t in seen)
