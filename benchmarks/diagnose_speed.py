@@ -51,6 +51,34 @@ def run_cat(files: list[str]) -> tuple[float, float]:
     return time.perf_counter() - t0, child_cpu() - c0
 
 
+PYREAD = r"""
+import os, sys
+from multiprocessing import get_context
+def read(paths):
+    n = 0
+    for p in paths:
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            n += len(os.read(fd, 1 << 20))
+        finally:
+            os.close(fd)
+    return n
+if __name__ == "__main__":
+    files = sys.stdin.read().split("\0")
+    k = len(files) // 64 + 1
+    with get_context("fork").Pool(2) as pool:
+        print(sum(pool.imap_unordered(read, [files[i:i + k] for i in range(0, len(files), k)])))
+"""
+
+
+def run_pyread(files: list[str]) -> tuple[float, float]:
+    """A second floor: Python itself, two processes, open/read/close of each file and nothing else."""
+    listing = "\0".join(files).encode()
+    c0, t0 = child_cpu(), time.perf_counter()
+    subprocess.run([sys.executable, "-c", PYREAD], input=listing, stdout=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - t0, child_cpu() - c0
+
+
 def run_diagnose(job: Path) -> tuple[float, float, float, dict[str, object]]:
     """Wall seconds, CPU seconds (with its reader processes), peak RSS in MB (process tree, summed,
     sampled every 20 ms) and the JSON."""
@@ -107,11 +135,13 @@ def main() -> None:
         print(f"job: {len(files)} files diagnose opens, {size / 1e6:.0f} MB")
         run_cat(files)  # warm the page cache
         run_diagnose(job)  # warm: compiled-catalog cache, imports
-        cats, diags, peaks, cat_cpu, diag_cpu = [], [], [], [], []
+        cats, diags, peaks, cat_cpu, diag_cpu, pyreads = [], [], [], [], [], []
         verdict: dict[str, object] = {}
         print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         for i in range(args.runs):
             c, ccpu = run_cat(files)
+            pr, _ = run_pyread(files)
+            pyreads.append(pr)
             d, dcpu, peak, doc = run_diagnose(job)
             cats.append(c)
             diags.append(d)
@@ -122,7 +152,7 @@ def main() -> None:
             phases = (doc.get("stats") or {}).get("phase_seconds") or {}  # type: ignore[union-attr]
             inside = ", ".join(f"{k} {v:.2f}" for k, v in phases.items())
             print(
-                f"run {i + 1}: cat {c:.2f} s ({ccpu:.2f} CPU s)   diagnose {d:.2f} s ({dcpu:.2f} CPU s)   "
+                f"run {i + 1}: cat {c:.2f} s ({ccpu:.2f} CPU s)   python read-only {pr:.2f} s   diagnose {d:.2f} s ({dcpu:.2f} CPU s)   "
                 f"ratio {d / c:.2f} wall, {dcpu / max(ccpu, 1e-9):.2f} CPU   peak {peak:.0f} MB   load {os.getloadavg()[0]:.1f}"
                 + (f"\n       inside diagnose: {inside} s (the rest is interpreter start and imports)" if inside else "")
             )
@@ -139,6 +169,7 @@ def main() -> None:
             f"verdict {verdict.get('fault')} rank {culprit.get('rank')}"  # type: ignore[union-attr]
             + ("" if ok is None else f" ({'matches' if ok else 'DOES NOT match'} truth.json)")
         )
+        print(f"python read-only floor (2 processes, open/read/close only): {statistics.median(pyreads):.2f} s")
         cpu_d, cpu_c = statistics.median(diag_cpu), statistics.median(cat_cpu)
         print(f"CPU seconds: diagnose {cpu_d:.2f} (parent and readers), cat {cpu_c:.2f}: {cpu_d / max(cpu_c, 1e-9):.2f}x")
         print(
