@@ -68,6 +68,14 @@ _PLACE = attrgetter("node", "bus_id", "card_index")
 _ITEMS = methodcaller("items")
 
 
+class _BusKeys(dict[str, str]):
+    """Bus id -> its bus key (see `bus_key`), each distinct id normalised once."""
+
+    def __missing__(self, bus_id: str) -> str:
+        out = self[bus_id] = bus_key(bus_id) or ""
+        return out
+
+
 class _CardIds(dict[tuple[Any, Any, Any], int | None]):
     """(node, bus id, card index) of a finding -> id of the card in that place, or None; each place resolved
     once (by bus id, else card index) from a `_card_map`."""
@@ -75,13 +83,14 @@ class _CardIds(dict[tuple[Any, Any, Any], int | None]):
     def __init__(self, card_map: dict[tuple[str, str | int], int]) -> None:
         super().__init__()
         self.card_map = card_map
+        self.bus_keys = _BusKeys()
 
     def __missing__(self, place: tuple[Any, Any, Any]) -> int | None:
         node, bus, index = place
         card_id = None
         if node is not None and self.card_map:
             if bus:
-                card_id = self.card_map.get((node, bus_key(bus) or ""))
+                card_id = self.card_map.get((node, self.bus_keys[bus]))
             if card_id is None and index is not None:
                 card_id = self.card_map.get((node, index))
         self[place] = card_id
@@ -253,15 +262,13 @@ class IncidentsMixin(StoreCore):
                 return {}
             q = q.where(nodes.c.name.in_(sorted(only)))
         out: dict[tuple[str, str | int], int] = {}
-        keys: dict[str, str] = {}  # a fleet has a handful of distinct bus ids: normalise each once
+        keys = _BusKeys()  # a fleet has a handful of distinct bus ids: normalise each once
         for name, idx, slot_bus, card_bus, cid in conn.execute(q):
             out[(name, idx)] = cid
-            for b in (slot_bus, card_bus):
-                if b:
-                    k = keys.get(b)
-                    if k is None:
-                        k = keys[b] = bus_key(b) or ""
-                    out[(name, k)] = cid
+            if slot_bus:
+                out[(name, keys[slot_bus])] = cid
+            if card_bus and card_bus != slot_bus:
+                out[(name, keys[card_bus])] = cid
         return out
 
     def _insert_events(
