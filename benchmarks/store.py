@@ -117,7 +117,8 @@ def as_rows(fs: list[Finding], card_of: dict[tuple[str, int], int]) -> list[tupl
 
 
 # Compares the floor's table with ours at the end: the same rows went into both.
-_CHECK = ("SELECT count(*), sum(card_id), count(card_id), sum(at), sum(length(message)), sum(length(fields)) FROM {} "
+_CHECK = ("SELECT count(*), sum(card_id), count(card_id), round(sum(at)), sum(length(message)), sum(length(CAST(fields AS TEXT))) "
+          "FROM {} "
           "WHERE incident_id IS NULL")
 
 
