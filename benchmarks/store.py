@@ -1,7 +1,8 @@
 """Fleet store at fleet scale: 18,432 cards, 1 million events, 100,000 incidents.
 
 Measures, on SQLite and on PostgreSQL: bulk event ingest through `Store.record_events` against the
-floor (the driver alone: sqlite3 executemany / psycopg COPY of the same rows into a same-shaped table),
+floor (the driver alone: sqlite3 executemany / psycopg COPY of the same pre-built rows, card ids included,
+into a copy of the events table with its indexes, grown batch by batch alongside ours),
 `record_incident` through the API, and the `cards show` (Store.history) and `incidents list`
 (Store.incidents) queries. Run: python benchmarks/store.py [--backend sqlite|postgresql|both]
 """
@@ -9,6 +10,7 @@ floor (the driver alone: sqlite3 executemany / psycopg COPY of the same rows int
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import sqlite3
@@ -35,6 +37,7 @@ from trainmedic.model import (
 )
 from trainmedic.sim.topology import HGX_BUS_IDS
 from trainmedic.store import Store, open_store
+from trainmedic.store.engine import SQLITE_CACHE_KIB
 from trainmedic.store.incidents import EVENT_COLUMNS
 from trainmedic.store.schema import cards, incidents, nodes, slots
 
@@ -105,48 +108,82 @@ def findings(n: int, n_nodes: int, per_node: int, rng: random.Random) -> list[Fi
     return out
 
 
-def as_rows(fs: list[Finding]) -> list[tuple[object, ...]]:
-    return [(f.at, f.source, str(f.symptom), f.node, f.rank, f.card_index, f.bus_id, None, None, f.rule, f.fault,
-             str(f.component), str(f.role), str(f.severity), str(f.action), f.message, '{"code": "79"}') for f in fs]
+def as_rows(fs: list[Finding], card_of: dict[tuple[str, int], int]) -> list[tuple[object, ...]]:
+    """The rows record_events stores for `fs`, pre-built for the floor: the same card ids (the fixture's card in
+    the finding's slot), fields JSON and enum values as text."""
+    return [(f.at, f.source, str(f.symptom), f.node, f.rank, f.card_index, f.bus_id, card_of[(f.node, f.card_index)],  # type: ignore[index]
+             None, f.rule, f.fault, str(f.component), str(f.role), str(f.severity), str(f.action), f.message,
+             json.dumps(f.fields)) for f in fs]
 
 
-def floor_sqlite(path: Path, rows: list[tuple[object, ...]]) -> float:
-    """Seconds for the driver alone: sqlite3 executemany of the same rows into a same-shaped indexed table (WAL)."""
-    con = sqlite3.connect(path, isolation_level=None)
-    con.execute("PRAGMA journal_mode=WAL")
-    con.execute("PRAGMA synchronous=NORMAL")
-    ddl = con.execute("SELECT sql FROM sqlite_master WHERE name='events'").fetchone()
-    con.execute(ddl[0].replace("CREATE TABLE events", "CREATE TABLE IF NOT EXISTS events_floor"))
-    for (sql,) in con.execute("SELECT sql FROM sqlite_master WHERE type='index' AND tbl_name='events'").fetchall():
-        con.execute(sql.replace("INDEX ix_", "INDEX IF NOT EXISTS floor_ix_").replace(" ON events ", " ON events_floor "))
-    ph = ", ".join("?" * len(EVENT_COLUMNS))
-    t = time.perf_counter()
-    con.execute("BEGIN IMMEDIATE")
-    con.executemany(f"INSERT INTO events_floor ({', '.join(EVENT_COLUMNS)}) VALUES ({ph})", rows)
-    con.execute("COMMIT")
-    dt = time.perf_counter() - t
-    con.execute("DROP TABLE events_floor")
-    con.close()
-    return dt
+# Compares the floor's table with ours at the end: the same rows went into both.
+_CHECK = ("SELECT count(*), sum(card_id), count(card_id), round(sum(at)), sum(length(message)), sum(length(CAST(fields AS TEXT))) "
+          "FROM {} "
+          "WHERE incident_id IS NULL")
 
 
-def floor_pg(url: str, rows: list[tuple[object, ...]]) -> float:
-    """Seconds for psycopg COPY of the same rows into a same-shaped indexed table."""
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("CREATE TABLE events_floor (LIKE events INCLUDING ALL)")
-    raw = engine.raw_connection()
-    t = time.perf_counter()
-    with raw.cursor() as cur, cur.copy(f"COPY events_floor ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as cp:  # type: ignore[attr-defined]
-        for r in rows:
-            cp.write_row(r)
-    raw.commit()
-    dt = time.perf_counter() - t
-    raw.close()
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DROP TABLE events_floor")
-    engine.dispose()
-    return dt
+class SqliteFloor:
+    """The driver alone: sqlite3 executemany of pre-built rows, one transaction per batch, into a copy of the
+    real events table (its DDL and indexes) in its own file, with the store's pragmas (WAL, synchronous=NORMAL,
+    64 MiB cache). It gets every batch ours gets, so it grows alongside ours to the same size."""
+
+    def __init__(self, store_path: Path) -> None:
+        self.store_path = store_path
+        self.con = sqlite3.connect(store_path.with_name("floor.db"), isolation_level=None)
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", f"cache_size=-{SQLITE_CACHE_KIB}"):
+            self.con.execute(f"PRAGMA {pragma}")
+        src = sqlite3.connect(store_path)
+        for (sql,) in src.execute("SELECT sql FROM sqlite_master WHERE tbl_name='events' AND sql IS NOT NULL ORDER BY type DESC"):
+            self.con.execute(sql)
+        src.close()
+        self.sql = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"
+
+    def insert(self, rows: list[tuple[object, ...]]) -> float:
+        t = time.perf_counter()
+        self.con.execute("BEGIN IMMEDIATE")
+        self.con.executemany(self.sql, rows)
+        self.con.execute("COMMIT")
+        return time.perf_counter() - t
+
+    def same_rows(self) -> bool:
+        src = sqlite3.connect(self.store_path)
+        ours = src.execute(_CHECK.format("events")).fetchone()
+        src.close()
+        return bool(ours == self.con.execute(_CHECK.format("events")).fetchone())
+
+    def close(self) -> None:
+        self.con.close()
+
+
+class PgFloor:
+    """The driver alone: psycopg COPY of pre-built rows, one transaction per batch, into events_floor (LIKE
+    events INCLUDING ALL: the same indexes), which gets every batch ours gets."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = create_engine(url)
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE events_floor (LIKE events INCLUDING ALL)")
+        self.raw = self.engine.raw_connection()
+
+    def insert(self, rows: list[tuple[object, ...]]) -> float:
+        t = time.perf_counter()
+        with self.raw.cursor() as cur, cur.copy(f"COPY events_floor ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as cp:  # type: ignore[attr-defined]
+            for r in rows:
+                cp.write_row(r)
+        self.raw.commit()
+        return time.perf_counter() - t
+
+    def same_rows(self) -> bool:
+        with self.engine.connect() as conn:
+            ours = conn.exec_driver_sql(_CHECK.format("events")).one()
+            floor = conn.exec_driver_sql(_CHECK.format("events_floor")).one()
+        return bool(tuple(ours) == tuple(floor))
+
+    def close(self) -> None:
+        self.raw.close()
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE events_floor")
+        self.engine.dispose()
 
 
 CPU_MS: list[float] = []
@@ -194,7 +231,9 @@ def bench(backend: str, url: str, args: argparse.Namespace, sqlite_path: Path | 
     rec_s = time.perf_counter() - t
     print(f"[{backend}] record_incident: {len(sample) / rec_s:,.0f} incidents/s ({rec_s / len(sample) * 1000:.1f} ms each, 3 findings each)")
 
-    # Bulk event ingest, in batches of 100,000, against the floor on the same rows.
+    # Bulk event ingest, in batches of 100,000, against the floor on the same rows into a same-sized table.
+    card_of = {(f"node-{i:04d}", k): i * per + k + 1 for i in range(n_nodes) for k in range(per)}
+    floor_db = SqliteFloor(sqlite_path) if sqlite_path else PgFloor(url)
     ours = 0.0
     ours_cpu = 0.0
     floor = 0.0
@@ -206,16 +245,17 @@ def bench(backend: str, url: str, args: argparse.Namespace, sqlite_path: Path | 
         store.record_events(fs)
         ours += time.perf_counter() - t
         ours_cpu += time.process_time() - c
-        if done < 200_000:  # the floor on the first two batches (the same rows)
-            rows = as_rows(fs)
-            floor += floor_sqlite(sqlite_path, rows) if sqlite_path else floor_pg(url, rows)
-            floor_rows = done + n
+        floor += floor_db.insert(as_rows(fs, card_of))
         done += n
+    same = floor_db.same_rows()
+    floor_db.close()
     ev_rate = args.events / ours
-    floor_rate = floor_rows / floor
+    floor_rate = args.events / floor
     print(f"[{backend}] record_events: {args.events:,} events in {ours:.1f} s = {ev_rate:,.0f} events/s; "
-          f"floor ({'sqlite3 executemany' if sqlite_path else 'psycopg COPY'}, {floor_rows:,} rows): {floor_rate:,.0f} events/s; "
-          f"ratio {ev_rate / floor_rate:.2f}; this process's CPU time: {args.events / ours_cpu:,.0f} events per CPU-second")
+          f"floor ({'sqlite3 executemany' if sqlite_path else 'psycopg COPY'} of the same pre-built rows into a copy of "
+          f"the events table grown alongside ours): {floor_rate:,.0f} events/s; "
+          f"ratio {ev_rate / floor_rate:.2f}; this process's CPU time: {args.events / ours_cpu:,.0f} events per CPU-second; "
+          f"floor table holds the same rows: {'yes' if same else 'NO'}")
     counts = {t: store.count(t) for t in ("cards", "incidents", "events")}
     print(f"[{backend}] rows: {counts}")
 
