@@ -154,7 +154,7 @@ def main() -> None:
             print(
                 f"run {i + 1}: cat {c:.2f} s ({ccpu:.2f} CPU s)   python read-only {pr:.2f} s   diagnose {d:.2f} s ({dcpu:.2f} CPU s)   "
                 f"ratio {d / c:.2f} wall, {dcpu / max(ccpu, 1e-9):.2f} CPU   peak {peak:.0f} MB   load {os.getloadavg()[0]:.1f}"
-                + (f"\n       inside diagnose: {inside} s (the rest is interpreter start and imports)" if inside else "")
+                + (f"\n       inside diagnose: {inside} s (the rest: interpreter start, imports, catalog)" if inside else "")
             )
         truth = json.loads((job / "truth.json").read_text()) if (job / "truth.json").exists() else None
         culprit = verdict.get("culprit") or {}

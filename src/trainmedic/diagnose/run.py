@@ -123,7 +123,6 @@ def _diagnose_dir(
             "bytes_read": res.bytes_read,
             "seconds": round(time.perf_counter() - t0, 3),
             "phase_seconds": {
-                "start": round(t_read - t0, 3),
                 "read": round(t_views - t_read, 3),
                 "judge": round(t_judged - t_views, 3),
                 "report": round(time.perf_counter() - t_judged, 3),
