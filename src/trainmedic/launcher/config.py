@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,3 +69,13 @@ class RunConfig:
     @property
     def world_size(self) -> int:
         return self.nproc_per_node * self.nnodes
+
+
+def script_name(argv: Sequence[str]) -> str:
+    """`train` for `python -u train.py ...`, the module for `python -m pkg.mod`, else the program."""
+    args = list(argv)
+    if args and Path(args[0]).name.startswith("python"):
+        args = [a for a in args[1:] if a != "-u"]
+        if args and args[0] == "-m" and len(args) > 1:
+            return args[1].rsplit(".", 1)[-1]
+    return Path(args[0]).stem if args else "job"

@@ -11,7 +11,6 @@ import collections
 import contextlib
 import dataclasses
 import re
-import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,10 +23,11 @@ from trainmedic.detect.nan import NanDetector
 from trainmedic.detect.progress import JobProgress, OnlineDetector, RankProgress
 from trainmedic.detect.straggler import StragglerDetector
 from trainmedic.launcher.classify import last_exception
-from trainmedic.launcher.config import RunConfig
+from trainmedic.launcher.config import RunConfig, script_name
 from trainmedic.launcher.evidence import ERROR_LINE, card_text, incident_verdict, is_victim, observed, onset
 from trainmedic.launcher.node import NodeAttempt, Obs, RankSpec
 from trainmedic.launcher.record import flush_store, record_incident
+from trainmedic.launcher.rendezvous import free_port, port_in_use
 from trainmedic.localize.wavefront import locate
 from trainmedic.model import Action, Card, Finding, Incident, RankLocation, Symptom
 from trainmedic.recover import checkpoints
@@ -80,32 +80,6 @@ class RunResult:
     incidents: list[dict[str, Any]] = field(default_factory=list)
     reason: str = ""
     final_step: int | None = None
-
-
-def script_name(argv: Sequence[str]) -> str:
-    """`train` for `python -u train.py ...`, the module for `python -m pkg.mod`, else the program."""
-    args = list(argv)
-    if args and Path(args[0]).name.startswith("python"):
-        args = [a for a in args[1:] if a != "-u"]
-        if args and args[0] == "-m" and len(args) > 1:
-            return args[1].rsplit(".", 1)[-1]
-    return Path(args[0]).stem if args else "job"
-
-
-def free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
-def port_in_use(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return True
-    return False
 
 
 class Supervisor:
