@@ -211,25 +211,6 @@ _SENT = RankUnit("", [])
 """Stands for the unit in a result on its way back; the parent puts the real one back."""
 
 
-def units_of(roles: list[FileRole]) -> tuple[list[object], int]:
-    """Work units: one per rank (its files grouped) and one per other file; and how many were skipped."""
-    groups: dict[str, RankUnit] = {}
-    units: list[object] = []
-    skipped = 0
-    for r in roles:
-        if r.kind is Kind.SKIP:
-            skipped += 1
-        elif r.kind in (Kind.RANK, Kind.ERROR_FILE) and r.group:
-            u = groups.get(r.group)
-            if u is None:
-                u = groups[r.group] = RankUnit(r.group, [])
-                units.append(u)
-            _add_role(u, r)
-        else:
-            units.append(r)
-    return units, skipped
-
-
 def _add_role(u: RankUnit, r: FileRole) -> None:
     u.roles.append(r)
     if len(u.roles) > 1:  # stdout first: it has the full dates that complete stderr's glog stamps
