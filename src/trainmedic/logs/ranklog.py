@@ -133,9 +133,14 @@ class RankScan:
     __reduce__ = by_fields
 
 
+def _code_line(body: str) -> bool:
+    """An exception or traceback line (which may name a step) rather than a step report."""
+    return bool(_EXC_LINE.match(body)) or body.lstrip().startswith(("File ", "raise ", "Traceback"))
+
+
 def _valid_step_line(line: str, year: int) -> bool:
     body, _, _ = strip_prefix(line)
-    if _EXC_LINE.match(body) or body.lstrip().startswith(("File ", "raise ", "Traceback")):
+    if _code_line(body):
         return False
     return line_time(line, year) is not None or _LOSS.search(body) is not None
 
@@ -165,7 +170,7 @@ def _step_shape(line: str) -> tuple[int, int, bool] | None:
         m = _STEP.match(line)
         if m is not None:
             body, _, _ = strip_prefix(line)
-            if not (_EXC_LINE.match(body) or body.lstrip().startswith(("File ", "raise ", "Traceback"))):
+            if not _code_line(body):
                 got = (m.start("step"), m.end("step"), _LOSS.search(body) is not None)
         if len(_SHAPES) < _SHAPE_LIMIT:
             _SHAPES[key] = got
