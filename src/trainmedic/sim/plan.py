@@ -13,11 +13,11 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from trainmedic.catalog import Catalog, Rule
+from trainmedic.catalog import Catalog, Example, Rule
 from trainmedic.model import Component, KnownFault
 from trainmedic.sim import timefmt
 from trainmedic.sim.faults import LINELESS, FaultChoice, Scenario, resolve
-from trainmedic.sim.inject import render
+from trainmedic.sim.inject import Rendered, render
 from trainmedic.sim.topology import Topology
 
 STEP_LINE_BYTES = 250  # one step's stdout lines (the script's step line + trainmedic.train's line)
@@ -275,8 +275,22 @@ def _injection(rule: Rule, rank: int, at: float, plan_topo: Topology, skew: floa
     assert loc.card is not None
     example = rng.choice(rule.examples)
     t = at + skew
-    rendered = render(rule, example, where=where, card=loc.card, rank=rank, pid=pid,
+
+    card = loc.card
+
+    def make(ex: Example) -> Rendered:
+        return render(rule, ex, where=where, card=card, rank=rank, pid=pid,
                       t_glog=timefmt.glog(t), t_pylog=timefmt.pylog(t), rng=rng)
+
+    rendered = make(example)
+    if not rendered.varied:
+        # An example whose first line alone does not match (a message the kernel splits over several
+        # lines) cannot be injected as one line: take the rule's next example that renders as a match.
+        for other in rule.examples:
+            candidate = make(other) if other is not example else rendered
+            if candidate.varied:
+                rendered = candidate
+                break
     has_bus = any("bus_id" in p.groupindex for p in rule.patterns)
     scope = "card" if has_bus or where == "job" else "node"
     exits = where == "job"
