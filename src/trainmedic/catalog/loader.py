@@ -8,14 +8,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import yaml
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from trainmedic.catalog.literals import MIN_LITERAL, required_literal, required_literals
 from trainmedic.catalog.rule import Escalation, Example, Rule
-from trainmedic.catalog.schema import RuleFileSpec, RuleSpec
+
+if TYPE_CHECKING:
+    from trainmedic.catalog.schema import RuleSpec
 
 __all__ = ["MIN_LITERAL", "RULES_DIR", "CatalogError", "CatalogLoadError", "load_rules", "required_literal"]
 
@@ -46,12 +45,11 @@ class CatalogLoadError(Exception):
         )
 
 
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~10x faster
-
-
 def _parse(text: str) -> tuple[Any, dict[int, int]]:
     """One YAML parse: the data, and each rule's index -> its 1-based line (from the node tree)."""
-    loader = _Loader(text)
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)  # libyaml when present: ~10x faster
     try:
         root = loader.get_single_node()
         data = loader.construct_document(root) if root is not None else None
@@ -61,6 +59,8 @@ def _parse(text: str) -> tuple[Any, dict[int, int]]:
 
 
 def _line_map(root: Any) -> dict[int, int]:
+    import yaml
+
     out: dict[int, int] = {}
     if not isinstance(root, yaml.MappingNode):
         return out
@@ -122,6 +122,12 @@ def compile_rule(spec: RuleSpec, family: str, file: str, line: int) -> tuple[Rul
 
 def load_rules(paths: list[Path] | None = None) -> tuple[list[Rule], list[CatalogError]]:
     """Read every rules file; return the compiled rules and all errors found (never raises)."""
+    # YAML and pydantic are needed only here: a compiled catalog from diagnose's cache needs neither,
+    # and importing them was a fifth of diagnose's start-up.
+    import yaml
+    from pydantic import ValidationError
+
+    from trainmedic.catalog.schema import RuleFileSpec
     files = paths if paths is not None else sorted(RULES_DIR.glob("*.yaml"))
     rules: list[Rule] = []
     errors: list[CatalogError] = []
