@@ -72,14 +72,32 @@ class Matcher:
     def __init__(self, rules: Iterable[Rule], engine: str | None = None):
         self.rules = tuple(rules)
         self._always = [i for i, r in enumerate(self.rules) if not r.literals]
+        self._back = max((r.span for r in self.rules), default=1) - 1
+        self.engine = engine or ENGINES[0]
+        if self.engine not in ENGINES:
+            raise ValueError(f"matcher engine {self.engine!r} is not available here (have {', '.join(ENGINES)})")
+        self._scan: _HyperscanScan | _FindScan | None = None
+        # Second literal sets cost nothing in Hyperscan's one pass, but one more pass each for `find`.
+        keys = self._keys(second_sets=self.engine == "hyperscan")
+        if keys and self.engine == "hyperscan":
+            try:
+                self._scan = _HyperscanScan(keys)
+            except _hs.error:  # a literal Hyperscan rejects, or no SSSE3: same answers from the fallback
+                self.engine = "find"
+                keys = self._keys(second_sets=False)
+        if keys and self._scan is None:
+            self._scan = _FindScan(keys)
+
+    def _keys(self, second_sets: bool) -> list[tuple[bytes, bool]]:
+        """The prefilter's literals; fills `_key_rules` (per literal: (rule, bit) for each rule that
+        needs it) and `_full` (a line is a rule's candidate once it holds a literal of each of the
+        rule's sets: all bits set)."""
         key_ids: dict[tuple[bytes, bool], int] = {}
         self._key_rules: list[list[tuple[int, int]]] = []
-        """Per literal: (rule, bit) for each rule that needs it; a line is a rule's candidate once
-        it holds a literal of each of the rule's sets (all bits set)."""
         self._full: list[int] = []
         sharing = Counter(lit for r in self.rules for lit in set(r.literals))
         for i, rule in enumerate(self.rules):
-            crowded = any(sharing[lit] >= CROWDED for lit in rule.literals)
+            crowded = second_sets and any(sharing[lit] >= CROWDED for lit in rule.literals)
             sets = [rule.literals, *(_second_set(rule) if crowded else [])]
             self._full.append((1 << len(sets)) - 1)
             for bit, alts in enumerate(sets):
@@ -89,19 +107,7 @@ class Matcher:
                     if k == len(self._key_rules):
                         self._key_rules.append([])
                     self._key_rules[k].append((i, 1 << bit))
-        self._back = max((r.span for r in self.rules), default=1) - 1
-        keys = list(key_ids)
-        self.engine = engine or ENGINES[0]
-        if self.engine not in ENGINES:
-            raise ValueError(f"matcher engine {self.engine!r} is not available here (have {', '.join(ENGINES)})")
-        self._scan: _HyperscanScan | _FindScan | None = None
-        if keys and self.engine == "hyperscan":
-            try:
-                self._scan = _HyperscanScan(keys)
-            except _hs.error:  # a literal Hyperscan rejects, or no SSSE3: same answers from the fallback
-                self.engine = "find"
-        if keys and self._scan is None:
-            self._scan = _FindScan(keys)
+        return list(key_ids)
 
     def __reduce__(self) -> tuple[type[Matcher], tuple[tuple[Rule, ...], str]]:
         # the compiled Hyperscan database cannot be pickled: rebuild it on the other side
