@@ -273,10 +273,9 @@ def _injection(rule: Rule, rank: int, at: float, plan_topo: Topology, skew: floa
     where = "kernel" if "kernel" in rule.seen_in else "job"
     loc = plan_topo.locate(rank)
     assert loc.card is not None
+    card = loc.card
     example = rng.choice(rule.examples)
     t = at + skew
-
-    card = loc.card
 
     def make(ex: Example) -> Rendered:
         return render(rule, ex, where=where, card=card, rank=rank, pid=pid,
