@@ -46,3 +46,28 @@ def test_the_year_comes_from_the_first_full_date() -> None:
     assert find_year("E1127 13:43:44.25 x\n2026-11-27 13:43:44,000 INFO") == 2026
     assert find_year("[Fri Nov 27 13:43:44 2025] x", dmesg=True) == 2025
     assert find_year("no dates here") is None
+
+
+def test_find_year_agrees_with_the_plain_lookbehind_regexes() -> None:
+    """find_year's fast search gives what the straightforward patterns give (real and odd texts)."""
+    import random
+    import re
+    from pathlib import Path
+
+    iso = re.compile(r"(?<!\d)(20\d\d)-[01]\d-[0-3]\d[ T_]\d\d:\d\d")
+    dmesg = re.compile(r"\w{3} \w{3} +\d{1,2} \d\d:\d\d:\d\d (20\d\d)\]")
+
+    def plain(text: str, dm: bool) -> int | None:
+        part = text[:16384]
+        m = iso.search(part) or (dmesg.search(part) if dm else None)
+        return int(m.group(1)) if m else None
+
+    data = Path(__file__).resolve().parents[1] / "data"
+    texts = [p.read_bytes().decode("utf-8", "replace") for p in sorted(data.rglob("*")) if p.is_file()]
+    rng = random.Random(5)
+    pieces = ["12026-11-24 11:46", "2026-11-24 11:46", "٣2026-11-24 11:46", "[Sun Nov 15 07:11:18 2026]", "[Sun Nov  5 07:11:18 2031]",
+              "x2025-01-02T03:04", "2026]", "Sun Nov 15 07:11:18 2026", " ", "\n", "abc", "9"]
+    texts += ["".join(rng.choice(pieces) for _ in range(rng.randrange(1, 12))) for _ in range(3000)]
+    for text in texts:
+        for dm in (False, True):
+            assert find_year(text, dmesg=dm) == plain(text, dm), text[:200]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from trainmedic.logs.linematch import LineMatcher
 from trainmedic.logs.ranklog import Hit
-from trainmedic.logs.timestamps import find_year, line_time
+from trainmedic.logs.timestamps import end_time, find_year, line_time
 from trainmedic.model import Role
 
 MAX_HITS = 200
@@ -48,10 +48,7 @@ def scan_kernel_text(file: str, tail: str, matcher: LineMatcher, whole: bool, he
         ks.start_at = line_time(line, year)
         if ks.start_at is not None:
             break
-    for line in reversed(tail[-8192:].split("\n")[-20:]):
-        ks.end_at = line_time(line, year)
-        if ks.end_at is not None:
-            break
+    ks.end_at = end_time(tail, year, 8192, 20)
     for match in matcher.catalog.match_text(tail):
         rule = match.rule
         n = ks.counts.get(rule.id, 0)

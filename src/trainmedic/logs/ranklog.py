@@ -13,8 +13,9 @@ from operator import attrgetter
 from typing import Any, NamedTuple
 
 from trainmedic.catalog import Rule
+from trainmedic.logs.fast import FAST
 from trainmedic.logs.linematch import LineMatcher
-from trainmedic.logs.timestamps import find_year, line_time, strip_prefix
+from trainmedic.logs.timestamps import end_time, find_year, line_time, strip_prefix
 from trainmedic.model import Role
 
 MAX_ROOT_HITS = 40
@@ -71,9 +72,9 @@ def by_fields(self: object) -> tuple[type, tuple[object, ...]]:
     return cls, get(self)
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
-    """A catalog rule that matched one line; `line` counts from the tail's first line when `in_tail`."""
+class Hit(NamedTuple):
+    """A catalog rule that matched one line; `line` counts from the tail's first line when `in_tail`.
+    (A named tuple: victims' logs make tens of thousands, and a frozen dataclass costs 3 us each.)"""
 
     rule: str
     role: Role
@@ -82,10 +83,8 @@ class Hit:
     in_tail: bool
     at: float | None
     step: int | None
-    file: str = ""
-    fields: dict[str, str] = field(default_factory=dict)
-
-    __reduce__ = by_fields
+    file: str
+    fields: dict[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +118,8 @@ class RankScan:
     step_lines: list[str] = field(default_factory=list)
     """The last step lines as written (their numbers feed the straggler search, read only if needed)."""
     hits: list[Hit] = field(default_factory=list)
+    """Root and cascade hits; informational ones (library warnings) are only counted in `info_hits`."""
+    info_hits: int = 0
     cascade_counts: dict[str, int] = field(default_factory=dict)
     exception: PyException | None = None
     fallback_cascade: tuple[str, int, bool, float | None, str] | None = None
@@ -131,6 +132,16 @@ class RankScan:
     problems: list[str] = field(default_factory=list)
 
     __reduce__ = by_fields
+
+
+def _nan_loss(line: str) -> bool:
+    """`_NAN_LOSS` finds a NaN or Inf loss on this line. An ASCII line without "nan" or "inf" in any
+    case cannot hold one (the caseless regex itself is slow: it tries every position)."""
+    if line.isascii():
+        low = line.lower()
+        if "nan" not in low and "inf" not in low:
+            return False
+    return _NAN_LOSS.search(line) is not None
 
 
 def _code_line(body: str) -> bool:
@@ -179,6 +190,14 @@ def _step_shape(line: str) -> tuple[int, int, bool] | None:
 
 def last_step_lines(text: str, year: int, want: int = 4) -> list[StepLine]:
     """The last `want` step lines in `text` (oldest first), found backwards from the end."""
+    if FAST is not None:
+        got = FAST.last_step_lines(text, year, want, _SHAPES, _step_shape, StepLine)
+        if got is not NotImplemented:
+            return got  # type: ignore[no-any-return]
+    return _py_last_step_lines(text, year, want)
+
+
+def _py_last_step_lines(text: str, year: int, want: int) -> list[StepLine]:
     found: list[StepLine] = []
     last = {w: p for w in _STEP_WORDS if (p := text.rfind(w)) >= 0}
     while len(found) < want and last:
@@ -220,10 +239,14 @@ def identity(text: str) -> dict[str, str]:
         gated = _GATES.get(key)
         if gated is not None:
             # a plain substring search is far cheaper than a regex walking the text
-            found = [p for g in gated[0] if (p := text.find(g)) >= 0]
-            if not found:
+            first = -1
+            for g in gated[0]:  # each later literal only where it would come first
+                p = text.find(g, 0, len(text) if first < 0 else first + len(g) - 1)
+                if p >= 0:
+                    first = p
+            if first < 0:
                 continue
-            start = max(0, min(found) - gated[1])
+            start = max(0, first - gated[1])
         m = rx.search(text, start)
         if m is not None:
             out[key] = m.group(1)
@@ -286,10 +309,10 @@ def scan_rank_text(
         if rs.last_step is None or last_step > rs.last_step or (last_step == rs.last_step and rs.last_step_at is None):
             rs.last_step, rs.last_step_at = last_step, last_at
             last = steps[-1]
-            rs.last_step_line = (file, tail.count("\n", 0, last.start) + 1, in_tail, last.line)
+            rs.last_step_line = (file, _newlines(tail, 0, last.start) + 1, in_tail, last.line)
             rs.steps = samples
             rs.step_lines = [m.line for m in steps[-2:]]
-        if any(_NAN_LOSS.search(m.line) for m in steps):
+        if any(_nan_loss(m.line) for m in steps):
             # A NaN loss stays NaN: the last steps show it, the onset may be far back.
             first_nan = _NAN_LOSS.search(tail)
             if first_nan is not None:
@@ -298,16 +321,22 @@ def scan_rank_text(
     else:
         start = _after(tail, rs.last_step_at, year)
     _scan_region(rs, tail, start, steps, matcher, in_tail, year, file)
-    for line in reversed(tail[-8192:].split("\n")[-60:]):
-        at = line_time(line, year)
-        if at is not None:
-            rs.end_at = at if rs.end_at is None else max(rs.end_at, at)
-            break
+    at = end_time(tail, year, 8192, 60)
+    if at is not None:
+        rs.end_at = at if rs.end_at is None else max(rs.end_at, at)
 
 
 def _after(tail: str, when: float | None, year: int, max_chars: int = 65536) -> int:
     """Where the lines after `when` begin in a file without step lines (stderr next to a stdout
     that has them): walk back from the end to the first line stamped before `when`."""
+    if FAST is not None:
+        got = FAST.after(tail, when, year, max_chars)
+        if got is not NotImplemented:
+            return got  # type: ignore[no-any-return]
+    return _py_after(tail, when, year, max_chars)
+
+
+def _py_after(tail: str, when: float | None, year: int, max_chars: int) -> int:
     floor = max(0, len(tail) - max_chars)
     if floor:
         floor = tail.find("\n", floor) + 1
@@ -367,25 +396,24 @@ def _scan_region(
     step_line: dict[int, int] = {}
     for m in steps:
         if m.start >= start:
-            step_line[region.count("\n", 0, m.start - start)] = m.step
+            step_line[_newlines(tail, start, m.start)] = m.step
     last_step_idx = max(step_line, default=-1)
-    key = (id(matcher.catalog), region.translate(_DIGITS))
+    blind = FAST.digit_blind(tail, start) if FAST is not None else NotImplemented
+    key = (id(matcher.catalog), region.translate(_DIGITS) if blind is NotImplemented else blind)
     plan = _BLOCKS.get(key)
     if plan is None:
         plan = _plan(lines, set(step_line), last_step_idx, matcher)
         if len(_BLOCKS) < _BLOCK_LIMIT:
             _BLOCKS[key] = plan
-    first_line = tail.count("\n", 0, start) + 1
+    first_line = -1  # counted only when a line is cited
     step = steps[-2].step if len(steps) >= 2 else rs.last_step
-    step_idx = sorted(step_line)
     for item in plan:
         kind, idx = item[0], item[1]
         assert isinstance(idx, int)
-        line = lines[idx]
-        line_no = first_line + idx
         if kind == "count":
             rs.lines_after_last_step += idx
             continue
+        line = lines[idx]
         if kind == "hit":
             rule = item[2]
             assert isinstance(rule, Rule)
@@ -394,20 +422,30 @@ def _scan_region(
                 fields = rule.search(line)  # roots and number-naming rules: this line's own fields
                 if fields is None:
                     continue
-            if rule.role is Role.CASCADE:
+            role = rule.role
+            if role is Role.CASCADE:
                 n = rs.cascade_counts.get(rule.id, 0)
                 rs.cascade_counts[rule.id] = n + 1
                 if n >= MAX_CASCADE_HITS:
                     continue
-            elif rule.role is Role.ROOT and len(rs.hits) >= MAX_ROOT_HITS:
+            elif role is Role.INFO:
+                rs.info_hits += 1
+                continue
+            elif role is Role.ROOT and len(rs.hits) + rs.info_hits >= MAX_ROOT_HITS:
                 continue
             at_step = step
-            for si in step_idx:
+            for si, si_step in step_line.items():  # in line order
                 if si < idx:
-                    at_step = step_line[si]
+                    at_step = si_step
+            if first_line < 0:
+                first_line = _newlines(tail, 0, start) + 1
             hit_fields: dict[str, str] = dict(fields) if isinstance(fields, dict) else {}
-            rs.hits.append(Hit(rule.id, rule.role, line, line_no, in_tail, line_time(line, year), at_step, file, hit_fields))
-        elif kind == "fallback" and rs.fallback_cascade is None:
+            rs.hits.append(Hit(rule.id, role, line, first_line + idx, in_tail, line_time(line, year), at_step, file, hit_fields))
+            continue
+        if first_line < 0:
+            first_line = _newlines(tail, 0, start) + 1
+        line_no = first_line + idx
+        if kind == "fallback" and rs.fallback_cascade is None:
             rs.fallback_cascade = (line, line_no, in_tail, line_time(line, year), file)
         elif kind == "exception":
             em = _PY_EXC.match(strip_prefix(line)[0])
@@ -417,6 +455,14 @@ def _scan_region(
             f = _FATAL.search(strip_prefix(line)[0])
             if f is not None:
                 rs.fatal = (f.group("msg") or f.group("sig") or "").strip()
+
+
+def _newlines(text: str, start: int, end: int) -> int:
+    if FAST is not None:
+        got = FAST.newlines(text, start, end)
+        if got is not NotImplemented:
+            return got  # type: ignore[no-any-return]
+    return text.count("\n", start, end)
 
 
 def _plan(lines: list[str], step_lines: set[int], last_step_idx: int, matcher: LineMatcher) -> tuple[tuple[object, ...], ...]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from trainmedic.logs.fast import FAST
+
 HEAD_BYTES = 64 * 1024
 """Identity lines (hostname, environment, NCCL init) sit in the first lines of a rank log."""
 TAIL_BYTES = 256 * 1024
@@ -61,9 +63,9 @@ def cut_long_lines(text: str, problems: list[str]) -> str:
     """`text` with every line longer than MAX_LINE_CHARS cut (noted in `problems`)."""
     if len(text) <= MAX_LINE_CHARS:
         return text
-    lines = text.split("\n")
-    if max(map(len, lines)) <= MAX_LINE_CHARS:
+    if (FAST.longest_line(text) if FAST is not None else max(map(len, text.split("\n")))) <= MAX_LINE_CHARS:
         return text
+    lines = text.split("\n")
     problems.append(f"lines longer than {MAX_LINE_CHARS} characters cut")
     return "\n".join(ln if len(ln) <= MAX_LINE_CHARS else ln[:MAX_LINE_CHARS] + " [cut]" for ln in lines)
 
@@ -74,12 +76,16 @@ _CONTROL = bytes(b for b in range(1, 32) if b < 9 or 13 < b < 32)
 def looks_binary(data: bytes) -> bool:
     """True for data that is not a text log, judged on the first 4 KB: control bytes other than
     NUL (crashed writers leave NUL padding in real logs), or nothing but NULs."""
-    sample = data[:4096]
-    if not sample:
+    size = min(len(data), 4096)
+    if not size:
         return False
-    control = len(sample) - len(sample.translate(None, _CONTROL))
-    nuls = sample.count(0)
-    return control > len(sample) * 0.05 or nuls > len(sample) * 0.9
+    if FAST is not None:
+        control, nuls = FAST.control_bytes(data, 4096)
+    else:
+        sample = data[:4096]
+        control = len(sample) - len(sample.translate(None, _CONTROL))
+        nuls = sample.count(0)
+    return control > size * 0.05 or nuls > size * 0.9
 
 
 def read_text(path: str, rel: str, head_bytes: int = HEAD_BYTES, tail_bytes: int = TAIL_BYTES) -> Text:

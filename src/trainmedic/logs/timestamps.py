@@ -12,6 +12,8 @@ import calendar
 import re
 from functools import lru_cache
 
+from trainmedic.logs.fast import FAST
+
 _MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}
 
 # Prefixes that come before a line's own timestamp: torch's "[rank3]:", torchrun --tee "[default3]:",
@@ -79,7 +81,7 @@ _STAMPS: dict[int, dict[str, float | None]] = {}
 _TIMES_LIMIT = 100_000
 
 
-def line_time(line: str, year: int) -> float | None:
+def _py_line_time(line: str, year: int) -> float | None:
     """Epoch seconds of the timestamp this line starts with (after any rank/CRI prefix), else None.
 
     `year` fills in formats that do not print one (glog, syslog). Monotonic dmesg stamps
@@ -111,6 +113,29 @@ def line_time(line: str, year: int) -> float | None:
 
 _STAMP_CHARS = 40
 """The longest stamp read below ("[2026-11-24 11:48:29.123456789+00:00]") is 37 characters."""
+
+line_time = _py_line_time
+if FAST is not None:  # the compiled twin; it hands lines with non-ASCII characters back to the above
+    FAST.set_fallback(_py_line_time)
+    line_time = FAST.line_time
+
+
+def end_time(text: str, year: int, chars: int = 8192, lines: int = 60) -> float | None:
+    """The time of the last timed line among the last `lines` lines of `text[-chars:]` (where a log
+    ends), or None."""
+    if FAST is not None:
+        got = FAST.end_time(text, year, chars, lines)
+        if got is not NotImplemented:
+            return got  # type: ignore[no-any-return]
+    return _py_end_time(text, year, chars, lines)
+
+
+def _py_end_time(text: str, year: int, chars: int, lines: int) -> float | None:
+    for line in reversed(text[-chars:].split("\n")[-lines:]):
+        at = line_time(line, year)
+        if at is not None:
+            return at
+    return None
 
 
 def _body_time(body: str, year: int) -> float | None:
@@ -156,15 +181,27 @@ def uptime_stamp(line: str) -> float | None:
     return int(m.group(1)) + _frac(m.group(2)) if m else None
 
 
-_YEAR_ISO = re.compile(r"(?<!\d)(20\d\d)-[01]\d-[0-3]\d[ T_]\d\d:\d\d")
+_YEAR_ISO = re.compile(r"(20\d\d)-[01]\d-[0-3]\d[ T_]\d\d:\d\d")
+"""A full date; the year must not follow another digit (checked by hand: a leading look-behind
+keeps the regex engine from skipping ahead to "20", and costs 40x on logs without such a date)."""
+_DIGIT = re.compile(r"\d")
 _YEAR_DMESG = re.compile(r"\w{3} \w{3} +\d{1,2} \d\d:\d\d:\d\d (20\d\d)\]")
+_YEAR_DMESG_GATE = re.compile(r"20\d\d\]")
+"""Every `dmesg -T` year ends so; logs without one skip the slow full pattern."""
 
 
 def find_year(text: str, limit: int = 16384, dmesg: bool = False) -> int | None:
     """The year of the first full date in the first `limit` characters of `text` (to complete
     glog and syslog stamps), else None. `dmesg` also reads `dmesg -T` stamps (kernel logs)."""
     part = text[:limit]
-    m = _YEAR_ISO.search(part)
-    if m is None and dmesg:
+    pos = 0
+    while (m := _YEAR_ISO.search(part, pos)) is not None:
+        at = m.start()
+        if at == 0 or _DIGIT.match(part, at - 1) is None:
+            return int(m.group(1))
+        pos = at + 1
+    if dmesg and _YEAR_DMESG_GATE.search(part) is not None:
         m = _YEAR_DMESG.search(part)
-    return int(m.group(1)) if m else None
+        if m is not None:
+            return int(m.group(1))
+    return None

@@ -1,0 +1,156 @@
+"""The compiled line readers (`trainmedic.logs._fastlog`) give exactly the answers of their Python
+twins: on every line of the real logs under tests/data, on simulated jobs, and on tens of thousands
+of generated stamp-like lines (mutated, cut at the 128/40-character bounds, with non-ASCII bytes).
+
+Skipped where the extension was not built, unless TRAINMEDIC_REQUIRE_FAST=1 (CI sets it) makes a
+missing build a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+from trainmedic.logs import ranklog, reading, timestamps
+from trainmedic.logs.fast import FAST
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+if FAST is None:
+    if os.environ.get("TRAINMEDIC_REQUIRE_FAST") == "1":
+        raise RuntimeError("trainmedic.logs._fastlog was not built (pip install -e . with a C compiler)")
+    pytest.skip("trainmedic.logs._fastlog not built", allow_module_level=True)
+assert FAST is not None
+fast = FAST
+
+YEARS = (2026, 1970, 2000, 9999, 1, 0, 10000)
+
+PREFIXES = (
+    "", "[rank3]:", "[rank12]: ", "[default7]:", "[default]:", "[rank]:", "12: ", "1234567: ", "0: ",
+    "2026-11-24T11:46:30.123456789Z stdout F ", "2026-11-24T11:46:30Z stderr P ", "2026-11-24T11:46:30+05:30 stdout F ",
+    "2026-11-24T11:46:30.5-0800 stdout F [rank1]:", "2026-13-24T11:46:30Z stdout F ", "2026-11-24T11:46:30 stdout F ",
+    "2026-11-24T11:46:30.123456789012Z stdout F ",
+)
+STAMPS = (
+    "2026-11-24 11:46:30,206 INFO", "2026-11-24T11:46:30.123456Z x", "[2026-11-24 11:48:29.123456789+00:00] y",
+    "2026-11-24 11:46:30 -05:00 z", "2026-11-24_11:46:30+0530", "2026-11-24 11:46:30.1234567890123 w", "2026-02-31 10:00:00",
+    "2026-00-10 10:00:00", "2026-11-24 11:46:30.", "2026-11-24 11:46:30, x", "0000-01-01 00:00:00",
+    "I1124 11:59:47.526192426 ProcessGroupNCCL.cpp:616]", "[E1124 11:59:47.5 x]", "W0230 23:59:59.999999999999", "F1324 00:00:00.1",
+    "I1124 11:59:47. x", "[Fri Nov 24 11:46:30 2026] NVRM: Xid", "[  Mon Jan  5 01:02:03 2026]", "[Tue Foo 24 11:46:30 2026]",
+    "[Wed Feb 30 11:46:30 10000]", "Nov 24 11:46:30 node1 kernel:", "Jan  5 01:02:03\tx", "nov 24 11:46:30 y", "Xyz 24 11:46:30 y",
+    "Nov 124 11:46:30 y", "Nov 24 11:46:30", "[1084456.074562] NVRM", "[ 12.5] x", "step 100 loss 2.5", "", " ", "Iteration 5",
+)
+JUNK = "0123456789 :-.,T_Z+[]IWEFxé\t\x1c\xa0٣"
+
+
+def _mutations(rng: random.Random, n: int) -> list[str]:
+    out = []
+    for _ in range(n):
+        line = rng.choice(PREFIXES) + rng.choice(STAMPS)
+        for _ in range(rng.randrange(3)):
+            i = rng.randrange(len(line) + 1)
+            op = rng.randrange(3)
+            ch = rng.choice(JUNK)
+            line = line[:i] + ch + line[i + 1 :] if op == 0 else line[:i] + ch + line[i:] if op == 1 else line[:i] + line[i + 1 :]
+        if rng.random() < 0.3:
+            line = rng.choice(("x" * rng.randrange(130), "[rank1]:" * rng.randrange(20))) + line
+        if rng.random() < 0.3:
+            line = line[: rng.randrange(len(line) + 1)]
+        out.append(line + rng.choice(("", "\n", " tail text", "\r")))
+    return out
+
+
+def _real_lines() -> list[str]:
+    lines: list[str] = []
+    for p in sorted(DATA.rglob("*")):
+        if p.is_file() and p.suffix not in (".json", ".csv", ".yaml"):
+            lines += p.read_bytes().decode("utf-8", "replace").split("\n")
+    return lines
+
+
+def test_line_time_matches_python_on_real_and_generated_lines() -> None:
+    lines = _real_lines() + _mutations(random.Random(7), 40_000)
+    assert len(lines) > 40_000
+    timed = 0
+    for line in lines:
+        for year in YEARS:
+            want = timestamps._py_line_time(line, year)
+            assert fast.line_time(line, year) == want, (line, year)
+            timed += want is not None
+    assert timed > 20_000  # the generated lines do exercise the parsers, not only their misses
+
+
+def test_the_public_line_time_is_the_compiled_one() -> None:
+    assert timestamps.line_time is fast.line_time
+    assert timestamps.line_time("[rank1]:2026-11-24 11:46:30,5 x", 2026) == 1795520790.5
+
+
+def _texts() -> list[str]:
+    rng = random.Random(11)
+    texts = [p.read_bytes().decode("utf-8", "replace") for p in sorted(DATA.rglob("*.log"))]
+    texts += ["\n".join(_mutations(rng, rng.randrange(1, 200))) for _ in range(300)]
+    texts += ["", "\n", "\n\n", "x", "step 1 loss 1\n" * 3]
+    step = "2026-11-24 11:49:{:02d},408 INFO [rank 5] step {} loss {} lr 1e-4\n"
+    texts += ["".join(step.format(s % 60, s, rng.choice(("2.5", "nan", "inf"))) for s in range(n)) for n in (1, 3, 5, 9)]
+    return texts
+
+
+@pytest.mark.parametrize("chars,lines", [(8192, 60), (8192, 20), (100, 3), (10, 60)])
+def test_end_time_matches_python(chars: int, lines: int) -> None:
+    for text in _texts():
+        for year in (2026, 1970):
+            want = timestamps._py_end_time(text, year, chars, lines)
+            assert fast.end_time(text, year, chars, lines) in ((want,) if text.isascii() else (want, NotImplemented))
+            assert timestamps.end_time(text, year, chars, lines) == want
+
+
+def test_after_matches_python() -> None:
+    for text in _texts():
+        for max_chars in (65536, 500, 40):
+            times = [None, 0.0, 1795520790.5, 1795520795.0, 1e12]
+            for when in times:
+                want = ranklog._py_after(text, when, 2026, max_chars)
+                assert fast.after(text, when, 2026, max_chars) in ((want,) if text.isascii() else (want, NotImplemented))
+                assert ranklog._after(text, when, 2026, max_chars) == want
+
+
+def test_last_step_lines_matches_python() -> None:
+    for text in _texts():
+        for want in (1, 4):
+            got = fast.last_step_lines(text, 2026, want, ranklog._SHAPES, ranklog._step_shape, ranklog.StepLine)
+            expected = ranklog._py_last_step_lines(text, 2026, want)
+            if got is NotImplemented:
+                assert not text.isascii()
+                got = ranklog.last_step_lines(text, 2026, want)
+            assert got == expected
+            assert all(type(s) is ranklog.StepLine for s in got)
+
+
+def test_digit_blind_and_longest_line_match_python() -> None:
+    for text in [*_texts(), "é1\n22", "ab\xff12\n"]:
+        for start in (0, 1, len(text) // 2, len(text)):
+            got = fast.digit_blind(text, start)
+            assert got is NotImplemented if max(text, default="a") > "\xff" else got == text[start:].translate(ranklog._DIGITS)
+        assert fast.longest_line(text) == max(map(len, text.split("\n")))
+        assert fast.longest_line(text.encode()) == max(map(len, text.encode().split(b"\n")))
+
+
+def test_wide_strings_go_back_to_python() -> None:
+    text = "2026-11-24 11:49:00,408 INFO step 3 loss 2 ✓\n"
+    assert fast.digit_blind(text) is NotImplemented
+    assert fast.after(text, 1.0, 2026, 100) is NotImplemented
+    assert ranklog._after(text, 1e12, 2026) == ranklog._py_after(text, 1e12, 2026, 65536)
+    assert ranklog.last_step_lines(text, 2026) == ranklog._py_last_step_lines(text, 2026, 4)
+    assert timestamps.line_time("٢٠٢٦-11-24 11:49:00 x", 2026) == timestamps._py_line_time("٢٠٢٦-11-24 11:49:00 x", 2026)
+
+
+def test_control_bytes_match_looks_binary() -> None:
+    rng = random.Random(3)
+    for _ in range(500):
+        data = bytes(rng.choice((0, 1, 7, 9, 10, 13, 27, 31, 32, 65, 200)) for _ in range(rng.randrange(6000)))
+        sample = data[:4096]
+        control = len(sample) - len(sample.translate(None, reading._CONTROL))
+        assert fast.control_bytes(data, 4096) == (control, sample.count(0))
