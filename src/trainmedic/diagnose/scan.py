@@ -36,6 +36,8 @@ class RankUnit:
     group: str
     roles: list[FileRole]
 
+    __reduce__ = by_fields
+
 
 @dataclass(slots=True)
 class RankResult:

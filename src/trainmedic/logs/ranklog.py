@@ -30,6 +30,9 @@ _STEP = re.compile(
 _EXC_LINE = re.compile(r"^\s*(?:[\w.]+\.)?\w*(?:Error|Exception)\b")
 _LOSS = re.compile(r"\bloss\b", re.IGNORECASE)
 _NAN_LOSS = re.compile(r"\bloss\b['\"]?[\s:=]*[-+]?(?:nan|inf)\b", re.IGNORECASE)
+_NAN_LOSS_LOW = re.compile(r"loss\b['\"]?[\s:=]*[-+]?(?:nan|inf)\b")
+"""`_NAN_LOSS` for lowercased ASCII text, less the leading word boundary (a literal start is found
+by a fast scan; the caseless pattern tries every position)."""
 _IDENTITY = {
     "rank": re.compile(r"(?:(?<![\w.])RANK|\bSLURM_PROCID|\bOMPI_COMM_WORLD_RANK|\bPMI_RANK)[=:][ \t]*(\d+)"),
     "local_rank": re.compile(r"(?:\bLOCAL_RANK|\bSLURM_LOCALID|\bOMPI_COMM_WORLD_LOCAL_RANK)[=:][ \t]*(\d+)"),
@@ -135,13 +138,17 @@ class RankScan:
 
 
 def _nan_loss(line: str) -> bool:
-    """`_NAN_LOSS` finds a NaN or Inf loss on this line. An ASCII line without "nan" or "inf" in any
-    case cannot hold one (the caseless regex itself is slow: it tries every position)."""
-    if line.isascii():
-        low = line.lower()
-        if "nan" not in low and "inf" not in low:
-            return False
-    return _NAN_LOSS.search(line) is not None
+    """`_NAN_LOSS` finds a NaN or Inf loss on this line."""
+    if not line.isascii():
+        return _NAN_LOSS.search(line) is not None
+    low = line.lower()
+    pos = 0
+    while (m := _NAN_LOSS_LOW.search(low, pos)) is not None:
+        at = m.start()
+        if at == 0 or not (low[at - 1].isalnum() or low[at - 1] == "_"):
+            return True
+        pos = at + 1
+    return False
 
 
 def _code_line(body: str) -> bool:
@@ -391,20 +398,23 @@ def _scan_region(
     Thousands of victims end with the same block of lines but for digits (ranks, times, pids), so
     the reading of a block is planned once per digit-blind shape and replayed on each twin.
     """
-    region = tail[start:]
-    lines = region.split("\n")
+    blind = FAST.digit_blind(tail, start) if FAST is not None else NotImplemented
+    if blind is NotImplemented:
+        blind = tail[start:].translate(_DIGITS)
     step_line: dict[int, int] = {}
     for m in steps:
         if m.start >= start:
             step_line[_newlines(tail, start, m.start)] = m.step
-    last_step_idx = max(step_line, default=-1)
-    blind = FAST.digit_blind(tail, start) if FAST is not None else NotImplemented
-    key = (id(matcher.catalog), region.translate(_DIGITS) if blind is NotImplemented else blind)
+    key = (id(matcher.catalog), blind)
     plan = _BLOCKS.get(key)
     if plan is None:
-        plan = _plan(lines, set(step_line), last_step_idx, matcher)
+        plan = _plan(tail[start:].split("\n"), set(step_line), max(step_line, default=-1), matcher)
         if len(_BLOCKS) < _BLOCK_LIMIT:
             _BLOCKS[key] = plan
+    if len(plan) == 1:  # only the count of lines after the last step: most victims' stdout
+        rs.lines_after_last_step += plan[0][1]  # type: ignore[operator]
+        return
+    lines = tail[start:].split("\n")
     first_line = -1  # counted only when a line is cited
     step = steps[-2].step if len(steps) >= 2 else rs.last_step
     for item in plan:

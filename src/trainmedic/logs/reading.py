@@ -7,7 +7,7 @@ Used by diagnose's scanner (in worker processes) and by anyone who reads job log
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from trainmedic.logs.fast import FAST
 
@@ -19,8 +19,7 @@ MAX_LINE_CHARS = 8192
 """Longer lines are cut for matching (a 50 MB line is one line of junk, not 50 MB of evidence)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Text:
+class Text(NamedTuple):
     """What was read of one file: head and tail as text, where the tail starts, and any problems.
 
     When the whole file fits, `head` is empty, `tail` is the file and `tail_offset` is 0, so line
