@@ -1,6 +1,8 @@
 """The compiled fault catalog, kept on disk between runs: parsing 160+ YAML rules costs seconds, a
-pickle of the compiled catalog costs milliseconds. Keyed by the rule files' bytes, so any change to
-the rules rebuilds it; any problem with the cache falls back to `load_catalog()`.
+pickle of the compiled catalog costs milliseconds. The pickle holds the matcher's Hyperscan database
+as bytes too (compiling it again would cost a tenth of a second). Keyed by the rule files' bytes and
+the matcher engine's version, so a change to either rebuilds it; any problem with the cache falls
+back to `load_catalog()` and writes the cache afresh.
 
 Used by `trainmedic diagnose` (whose budget is a few seconds over 18,432 ranks).
 """
@@ -10,10 +12,10 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-import tempfile
 from pathlib import Path
 
 from trainmedic.catalog import RULES_DIR, Catalog, load_catalog
+from trainmedic.catalog.matcher import ENGINE_ID
 
 
 def cache_dir() -> Path:
@@ -26,7 +28,7 @@ def cache_dir() -> Path:
 
 
 def _digest(rules_dir: Path) -> str:
-    h = hashlib.sha256()
+    h = hashlib.sha256(ENGINE_ID.encode())
     for f in sorted(rules_dir.glob("*.yaml")):
         h.update(f.name.encode())
         h.update(f.read_bytes())
@@ -43,17 +45,29 @@ def cached_catalog(rules_dir: Path = RULES_DIR, directory: Path | None = None) -
     try:
         with open(where, "rb") as f:
             cat = pickle.load(f)
-        if isinstance(cat, Catalog):
+        # a matcher that had to compile its database (bytes from another CPU) is worth writing again
+        if isinstance(cat, Catalog) and not cat.matcher.recompiled:
             return cat
-    except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+    except Exception:  # damaged pickle bytes can raise nearly anything; the YAML files are the truth
         pass
     cat = load_catalog()
+    _write(cat, where)
+    return cat
+
+
+def _write(cat: Catalog, where: Path) -> None:
+    """Atomically: a run that reads while another writes sees the old file or the new, never half."""
+    import tempfile
+
     try:
         where.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=where.parent, prefix=".catalog-")
-        with os.fdopen(fd, "wb") as f:
-            pickle.dump(cat, f, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, where)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                pickle.dump(cat, f, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, where)
+        except BaseException:
+            os.unlink(tmp)
+            raise
     except (OSError, pickle.PickleError, TypeError, AttributeError):
         pass  # a read-only home is fine: the next run parses the YAML again
-    return cat
