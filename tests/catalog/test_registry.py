@@ -87,3 +87,13 @@ def test_a_pickled_matcher_finds_what_the_original_finds(engine: str, mixed_text
     restored = pickle.loads(pickle.dumps(Matcher(RULES, engine=engine)))
     assert restored.engine == engine and not restored.recompiled
     assert [(m.rule.id, m.line, m.text, m.fields) for m in restored.match_text(text)] == naive
+
+
+def test_a_pickled_rule_compiles_its_patterns_only_when_first_used() -> None:
+    rule = next(r for r in RULES if any("bus_id" in p.groupindex for p in r.patterns))
+    again = pickle.loads(pickle.dumps(rule))
+    assert again == rule
+    assert all(p._compiled is None for p in again.patterns)
+    assert [p.groupindex for p in again.patterns] == [p.groupindex for p in rule.patterns]
+    ex = rule.examples[0].text
+    assert again.find(ex.split("\n")) == rule.find(ex.split("\n"))

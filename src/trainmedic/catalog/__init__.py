@@ -15,7 +15,7 @@ from pathlib import Path
 
 from trainmedic.catalog.loader import RULES_DIR, CatalogError, CatalogLoadError, load_rules
 from trainmedic.catalog.matcher import Matcher
-from trainmedic.catalog.rule import Escalation, Example, Match, Rule
+from trainmedic.catalog.rule import Escalation, Example, Match, Rule, RulePattern
 from trainmedic.model import Action, Component, Evidence, Role, Verdict
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "Example",
     "Match",
     "Rule",
+    "RulePattern",
     "load_catalog",
 ]
 

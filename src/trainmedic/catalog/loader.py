@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trainmedic.catalog.literals import MIN_LITERAL, required_literal, required_literals
-from trainmedic.catalog.rule import Escalation, Example, Rule
+from trainmedic.catalog.rule import Escalation, Example, Rule, RulePattern
 
 if TYPE_CHECKING:
     from trainmedic.catalog.schema import RuleSpec
@@ -103,7 +103,7 @@ def compile_rule(spec: RuleSpec, family: str, file: str, line: int) -> tuple[Rul
         role=spec.role,
         severity=spec.severity,
         action=spec.action,
-        patterns=tuple(patterns),
+        patterns=tuple(RulePattern.of(p) for p in patterns),
         literals=literals,
         codes=tuple(spec.codes),
         explanation=spec.explanation.strip(),

@@ -1,7 +1,7 @@
 """The compiled fault catalog, kept on disk between runs: parsing 160+ YAML rules costs seconds, a
 pickle of the compiled catalog costs milliseconds. The pickle holds the matcher's Hyperscan database
-as bytes too (compiling it again would cost a tenth of a second). Keyed by the rule files' bytes and
-the matcher engine's version, so a change to either rebuilds it; any problem with the cache falls
+as bytes too (compiling it again would cost a tenth of a second). Keyed by the rule files' bytes, the
+matcher engine's version and the pickle's format, so a change to any of them rebuilds it; any problem with the cache falls
 back to `load_catalog()` and writes the cache afresh.
 
 Used by `trainmedic diagnose` (whose budget is a few seconds over 18,432 ranks).
@@ -27,8 +27,12 @@ def cache_dir() -> Path:
     return Path(base) / "trainmedic"
 
 
+FORMAT = 2
+"""Bump when the pickled classes change shape (2: patterns compile lazily, the prefilter travels along)."""
+
+
 def _digest(rules_dir: Path) -> str:
-    h = hashlib.sha256(ENGINE_ID.encode())
+    h = hashlib.sha256(f"{FORMAT} {ENGINE_ID}".encode())
     for f in sorted(rules_dir.glob("*.yaml")):
         h.update(f.name.encode())
         h.update(f.read_bytes())
