@@ -13,7 +13,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from trainmedic.catalog.literals import required_sets
 from trainmedic.catalog.rule import Match, Rule
 
 _hs: Any
@@ -268,6 +267,9 @@ def _second_set(rule: Rule) -> list[tuple[str, ...]]:
     more in prefilter hits than it saves."""
     if not rule.literals or len(rule.patterns) != 1 or rule.span != 1:
         return []
+    # imported here: only building a matcher needs it, a pickled one arrives with its literal sets
+    from trainmedic.catalog.literals import required_sets
+
     mine = set(rule.literals)
     others = [s for s in required_sets(rule.patterns[0].pattern, rule.caseless) if set(s) != mine]
     others = [s for s in others if min(map(len, s)) >= 4 and (not rule.caseless or all(a.isascii() for a in s))]
