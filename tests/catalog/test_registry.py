@@ -89,6 +89,18 @@ def test_a_pickled_matcher_finds_what_the_original_finds(engine: str, mixed_text
     assert [(m.rule.id, m.line, m.text, m.fields) for m in restored.match_text(text)] == naive
 
 
+@pytest.mark.skipif("hyperscan" not in ENGINES, reason="Hyperscan is not installed here")
+def test_a_pickled_matcher_whose_database_bytes_are_damaged_compiles_it_again(mixed_text_and_naive) -> None:  # type: ignore[no-untyped-def]
+    text, naive = mixed_text_and_naive
+    m = Matcher(RULES, engine="hyperscan")
+    good = m._scan.dump()  # type: ignore[union-attr]
+    data = pickle.dumps(m)
+    middle = len(good) // 2
+    restored = pickle.loads(data.replace(good, good[:middle] + bytes(64) + good[middle + 64 :]))
+    assert restored.engine == "hyperscan" and restored.recompiled
+    assert [(m.rule.id, m.line, m.text, m.fields) for m in restored.match_text(text)] == naive
+
+
 def test_a_pickled_rule_compiles_its_patterns_only_when_first_used() -> None:
     rule = next(r for r in RULES if any("bus_id" in p.groupindex for p in r.patterns))
     again = pickle.loads(pickle.dumps(rule))

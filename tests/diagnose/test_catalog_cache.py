@@ -66,22 +66,39 @@ def test_the_cached_catalog_restores_the_hyperscan_database_without_compiling(
 
 
 @needs_hyperscan
-def test_a_damaged_hyperscan_database_in_the_cache_is_compiled_again_and_rewritten(tmp_path: Path) -> None:
-    first = cached_catalog(directory=tmp_path)
+def test_a_hyperscan_database_that_does_not_load_here_is_compiled_again_and_the_cache_rewritten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cached_catalog(directory=tmp_path)
     cache_file = next(tmp_path.glob("catalog-*.pickle"))
-    good = hyperscan.dumpb(first.matcher._scan._db)  # type: ignore[union-attr]
-    data = cache_file.read_bytes()
-    assert data.count(good) == 1
-    middle = len(good) // 2
-    broken = data.replace(good, good[:middle] + bytes(64) + good[middle + 64 :])
-    cache_file.write_bytes(broken)
+    before = cache_file.stat().st_ino
 
-    damaged = cached_catalog(directory=tmp_path)
-    assert [m.rule.id for m in damaged.match_text(XID_LINE)] == ["nvidia.xid.79"]
-    assert cache_file.read_bytes() != broken  # written afresh ...
-    healed = cached_catalog(directory=tmp_path)
-    assert not healed.matcher.recompiled  # ... so the next run restores it again
-    assert [m.rule.id for m in healed.match_text(XID_LINE)] == ["nvidia.xid.79"]
+    def other_cpu(serialized: bytes) -> object:
+        raise hyperscan.DatabasePlatformError("error code -7")
+
+    with monkeypatch.context() as m:
+        m.setattr(matcher, "_load_database", other_cpu)
+        cat = cached_catalog(directory=tmp_path)
+        assert [m.rule.id for m in cat.match_text(XID_LINE)] == ["nvidia.xid.79"]
+    assert cache_file.stat().st_ino != before  # written afresh ...
+    again = cached_catalog(directory=tmp_path)
+    assert again is not load_catalog() and not again.matcher.recompiled  # ... and restored from it
+    assert [m.rule.id for m in again.match_text(XID_LINE)] == ["nvidia.xid.79"]
+
+
+def test_a_flipped_byte_anywhere_in_the_cache_file_is_caught_and_the_file_rebuilt(tmp_path: Path) -> None:
+    cached_catalog(directory=tmp_path)
+    cache_file = next(tmp_path.glob("catalog-*.pickle"))
+    whole = cache_file.read_bytes()
+    rule = load_catalog().get("nvidia.xid.79")
+    assert rule is not None
+    at = whole.index(rule.title.encode())  # a rule's text: unpickles fine, but is not the catalog's
+    for pos in (at, len(whole) // 2, len(whole) - 10):
+        cache_file.write_bytes(whole[:pos] + bytes([whole[pos] ^ 0x20]) + whole[pos + 1 :])
+        cat = cached_catalog(directory=tmp_path)
+        assert cat.get("nvidia.xid.79").title == rule.title  # type: ignore[union-attr]
+        assert [m.rule.id for m in cat.match_text(XID_LINE)] == ["nvidia.xid.79"]
+        assert cache_file.read_bytes() == whole
 
 
 def test_a_truncated_cache_file_is_ignored_and_rebuilt(tmp_path: Path) -> None:

@@ -28,7 +28,8 @@ def cache_dir() -> Path:
 
 
 FORMAT = 2
-"""Bump when the pickled classes change shape (2: patterns compile lazily, the prefilter travels along)."""
+"""Bump when the pickled classes change shape (2: patterns compile lazily, the prefilter travels along,
+a checksum line heads the pickle)."""
 
 
 def _digest(rules_dir: Path) -> str:
@@ -47,8 +48,7 @@ def cached_catalog(rules_dir: Path = RULES_DIR, directory: Path | None = None) -
         return load_catalog()
     where = (directory or cache_dir()) / f"catalog-{digest}.pickle"
     try:
-        with open(where, "rb") as f:
-            cat = pickle.load(f)
+        cat = _read(where)
         # a matcher that had to compile its database (bytes from another CPU) is worth writing again
         if isinstance(cat, Catalog) and not cat.matcher.recompiled:
             return cat
@@ -59,6 +59,20 @@ def cached_catalog(rules_dir: Path = RULES_DIR, directory: Path | None = None) -
     return cat
 
 
+_MAGIC = b"trainmedic-catalog sha256 "
+
+
+def _read(where: Path) -> object:
+    """The pickled object, or ValueError when the file's checksum does not match its bytes (a flipped
+    byte in a rule's text would otherwise load as a quietly different catalog)."""
+    with open(where, "rb") as f:
+        data = f.read()
+    head, _, payload = data.partition(b"\n")
+    if not head.startswith(_MAGIC) or hashlib.sha256(payload).hexdigest().encode() != head[len(_MAGIC) :]:
+        raise ValueError(f"{where}: not a catalog cache file, or a damaged one")
+    return pickle.loads(payload)
+
+
 def _write(cat: Catalog, where: Path) -> None:
     """Atomically: a run that reads while another writes sees the old file or the new, never half."""
     import tempfile
@@ -67,8 +81,9 @@ def _write(cat: Catalog, where: Path) -> None:
         where.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=where.parent, prefix=".catalog-")
         try:
+            payload = pickle.dumps(cat, protocol=pickle.HIGHEST_PROTOCOL)
             with os.fdopen(fd, "wb") as f:
-                pickle.dump(cat, f, protocol=pickle.HIGHEST_PROTOCOL)
+                f.write(_MAGIC + hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
             os.replace(tmp, where)
         except BaseException:
             os.unlink(tmp)
