@@ -3,6 +3,8 @@ another's examples, and the fast matcher finds exactly what the naive one finds.
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 
 from trainmedic.catalog import Catalog, load_catalog
@@ -77,3 +79,33 @@ def test_bytes_and_text_matching_agree_on_invalid_utf8(catalog: Catalog) -> None
 def test_benign_real_logs_raise_no_root_cause(catalog: Catalog, benign_text: str) -> None:
     roots = [m for m in catalog.match_text(benign_text) if m.rule.role is Role.ROOT]
     assert roots == [], [(m.rule.id, m.text) for m in roots[:5]]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_pickled_matcher_finds_what_the_original_finds(engine: str, mixed_text_and_naive) -> None:  # type: ignore[no-untyped-def]
+    text, naive = mixed_text_and_naive
+    restored = pickle.loads(pickle.dumps(Matcher(RULES, engine=engine)))
+    assert restored.engine == engine and not restored.recompiled
+    assert [(m.rule.id, m.line, m.text, m.fields) for m in restored.match_text(text)] == naive
+
+
+@pytest.mark.skipif("hyperscan" not in ENGINES, reason="Hyperscan is not installed here")
+def test_a_pickled_matcher_whose_database_bytes_are_damaged_compiles_it_again(mixed_text_and_naive) -> None:  # type: ignore[no-untyped-def]
+    text, naive = mixed_text_and_naive
+    m = Matcher(RULES, engine="hyperscan")
+    good = m._scan.dump()  # type: ignore[union-attr]
+    data = pickle.dumps(m)
+    middle = len(good) // 2
+    restored = pickle.loads(data.replace(good, good[:middle] + bytes(64) + good[middle + 64 :]))
+    assert restored.engine == "hyperscan" and restored.recompiled
+    assert [(m.rule.id, m.line, m.text, m.fields) for m in restored.match_text(text)] == naive
+
+
+def test_a_pickled_rule_compiles_its_patterns_only_when_first_used() -> None:
+    rule = next(r for r in RULES if any("bus_id" in p.groupindex for p in r.patterns))
+    again = pickle.loads(pickle.dumps(rule))
+    assert again == rule
+    assert all(p._compiled is None for p in again.patterns)
+    assert [p.groupindex for p in again.patterns] == [p.groupindex for p in rule.patterns]
+    ex = rule.examples[0].text
+    assert again.find(ex.split("\n")) == rule.find(ex.split("\n"))

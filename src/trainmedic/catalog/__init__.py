@@ -13,9 +13,9 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
 
-from trainmedic.catalog.loader import RULES_DIR, CatalogError, CatalogLoadError, load_rules
+from trainmedic.catalog.files import RULES_DIR, CatalogError, CatalogLoadError
 from trainmedic.catalog.matcher import Matcher
-from trainmedic.catalog.rule import Escalation, Example, Match, Rule
+from trainmedic.catalog.rule import Escalation, Example, Match, Rule, RulePattern
 from trainmedic.model import Action, Component, Evidence, Role, Verdict
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "Example",
     "Match",
     "Rule",
+    "RulePattern",
     "load_catalog",
 ]
 
@@ -136,6 +137,8 @@ def _where_to_look(cascades: list[Match]) -> str:
 
 @lru_cache(maxsize=4)
 def _cached(paths: tuple[Path, ...] | None) -> Catalog:
+    from trainmedic.catalog.loader import load_rules  # not needed to use a catalog from diagnose's cache
+
     rules, errors = load_rules(list(paths) if paths is not None else None)
     if errors:
         raise CatalogLoadError(errors)

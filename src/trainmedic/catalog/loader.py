@@ -6,43 +6,17 @@ Called by `catalog.load_catalog()`; `catalog check` reports the same errors.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from trainmedic.catalog.files import RULES_DIR, CatalogError, CatalogLoadError
 from trainmedic.catalog.literals import MIN_LITERAL, required_literal, required_literals
-from trainmedic.catalog.rule import Escalation, Example, Rule
+from trainmedic.catalog.rule import Escalation, Example, Rule, RulePattern
 
 if TYPE_CHECKING:
     from trainmedic.catalog.schema import RuleSpec
 
 __all__ = ["MIN_LITERAL", "RULES_DIR", "CatalogError", "CatalogLoadError", "load_rules", "required_literal"]
-
-RULES_DIR = Path(__file__).parent / "rules"
-
-
-@dataclass(frozen=True, slots=True)
-class CatalogError:
-    """A problem in a rules file, at file:line."""
-
-    file: str
-    line: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.message}"
-
-
-class CatalogLoadError(Exception):
-    """The catalog could not be loaded; `errors` lists every problem with file and line."""
-
-    def __init__(self, errors: list[CatalogError]):
-        self.errors = errors
-        lines = "\n".join(f"  {e}" for e in errors[:20])
-        more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
-        super().__init__(
-            f"fault catalog has {len(errors)} error(s); run `trainmedic catalog check`:\n{lines}{more}"
-        )
 
 
 def _parse(text: str) -> tuple[Any, dict[int, int]]:
@@ -103,7 +77,7 @@ def compile_rule(spec: RuleSpec, family: str, file: str, line: int) -> tuple[Rul
         role=spec.role,
         severity=spec.severity,
         action=spec.action,
-        patterns=tuple(patterns),
+        patterns=tuple(RulePattern.of(p) for p in patterns),
         literals=literals,
         codes=tuple(spec.codes),
         explanation=spec.explanation.strip(),

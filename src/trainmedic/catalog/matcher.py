@@ -13,7 +13,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from trainmedic.catalog.literals import required_sets
 from trainmedic.catalog.rule import Match, Rule
 
 _hs: Any
@@ -23,6 +22,8 @@ except ImportError:  # pragma: no cover - exercised where the wheel is missing
     _hs = None
 
 ENGINES = ("hyperscan", "find") if _hs is not None else ("find",)
+ENGINE_ID = f"hyperscan {getattr(_hs, '__version__', '?')}" if _hs is not None else "find"
+"""The default engine and its version: a compiled prefilter pickled under another one is compiled again."""
 
 _Hit = Callable[[int, int], None]
 
@@ -33,13 +34,17 @@ CROWDED = 5
 class _HyperscanScan:
     """All literals in one Hyperscan block-mode database; reports (literal id, end offset)."""
 
-    def __init__(self, keys: list[tuple[bytes, bool]]):
-        assert _hs is not None
-        self._db = _hs.Database(mode=_hs.HS_MODE_BLOCK)
-        exprs = ["".join(f"\\x{b:02x}" for b in lit).encode() for lit, _ in keys]
-        flags = [_hs.HS_FLAG_CASELESS if ci else 0 for _, ci in keys]
-        self._db.compile(expressions=exprs, ids=list(range(len(keys))), flags=flags)
+    def __init__(self, keys: list[tuple[bytes, bool]], serialized: bytes | None = None):
+        """Compiles the database, or restores it from `serialized` (`dumpb` bytes) when given; raises
+        `hyperscan.error` for bytes this Hyperscan cannot load (another version or CPU, or damaged)."""
+        self._db = _compile_database(keys) if serialized is None else _load_database(serialized)
         self._lock = threading.Lock()
+
+    def dump(self) -> bytes:
+        """The compiled database as bytes for `_HyperscanScan(keys, serialized=...)`."""
+        assert _hs is not None
+        with self._lock:
+            return bytes(_hs.dumpb(self._db))
 
     def scan(self, data: bytes, hit: _Hit) -> None:
         def on_match(key: int, _from: int, to: int, _flags: int, _ctx: Any) -> None:
@@ -47,6 +52,23 @@ class _HyperscanScan:
 
         with self._lock:  # one scratch space per database
             self._db.scan(data, match_event_handler=on_match)
+
+
+def _compile_database(keys: list[tuple[bytes, bool]]) -> Any:
+    assert _hs is not None
+    db = _hs.Database(mode=_hs.HS_MODE_BLOCK)
+    exprs = ["".join(f"\\x{b:02x}" for b in lit).encode() for lit, _ in keys]
+    flags = [_hs.HS_FLAG_CASELESS if ci else 0 for _, ci in keys]
+    db.compile(expressions=exprs, ids=list(range(len(keys))), flags=flags)
+    return db
+
+
+def _load_database(serialized: bytes) -> Any:
+    # Hyperscan checks the bytes' magic, version, CPU platform and checksum before it uses them
+    assert _hs is not None
+    db = _hs.loadb(serialized, _hs.HS_MODE_BLOCK)
+    db.scratch = _hs.Scratch(db)  # `loadb` leaves the database without scratch space; `scan` needs one
+    return db
 
 
 class _FindScan:
@@ -67,26 +89,44 @@ class _FindScan:
 
 
 class Matcher:
-    """Matches lines against a fixed set of rules. Build once, reuse: construction compiles the prefilter."""
+    """Matches lines against a fixed set of rules. Build once, reuse: construction compiles the prefilter.
+
+    Pickles with its compiled prefilter (Hyperscan's database as bytes): unpickling restores it in a
+    millisecond instead of compiling it again, and compiles afresh when the bytes do not load."""
 
     def __init__(self, rules: Iterable[Rule], engine: str | None = None):
         self.rules = tuple(rules)
-        self._always = [i for i, r in enumerate(self.rules) if not r.literals]
-        self._back = max((r.span for r in self.rules), default=1) - 1
         self.engine = engine or ENGINES[0]
         if self.engine not in ENGINES:
             raise ValueError(f"matcher engine {self.engine!r} is not available here (have {', '.join(ENGINES)})")
-        self._scan: _HyperscanScan | _FindScan | None = None
+        self._index()
         # Second literal sets cost nothing in Hyperscan's one pass, but one more pass each for `find`.
-        keys = self._keys(second_sets=self.engine == "hyperscan")
+        self._prefilter(self._keys(second_sets=self.engine == "hyperscan"))
+
+    def _index(self) -> None:
+        self._always = [i for i, r in enumerate(self.rules) if not r.literals]
+        self._back = max((r.span for r in self.rules), default=1) - 1
+
+    def _prefilter(self, keys: list[tuple[bytes, bool]], serialized: bytes | None = None) -> None:
+        """The scan over `keys`; Hyperscan's database from `serialized` when those bytes load here."""
+        self._scan: _HyperscanScan | _FindScan | None = None
+        self.recompiled = False
+        """True when pickled Hyperscan bytes did not load here and the database was compiled again."""
         if keys and self.engine == "hyperscan":
-            try:
-                self._scan = _HyperscanScan(keys)
-            except _hs.error:  # a literal Hyperscan rejects, or no SSSE3: same answers from the fallback
-                self.engine = "find"
-                keys = self._keys(second_sets=False)
+            if serialized is not None:
+                try:
+                    self._scan = _HyperscanScan(keys, serialized)
+                except _hs.error:  # another Hyperscan version or CPU, or damaged bytes: compile instead
+                    self.recompiled = True
+            if self._scan is None:
+                try:
+                    self._scan = _HyperscanScan(keys)
+                except _hs.error:  # a literal Hyperscan rejects, or no SSSE3: same answers from the fallback
+                    self.engine = "find"
+                    keys = self._keys(second_sets=False)
         if keys and self._scan is None:
             self._scan = _FindScan(keys)
+        self._key_list = keys
 
     def _keys(self, second_sets: bool) -> list[tuple[bytes, bool]]:
         """The prefilter's literals; fills `_key_rules` (per literal: (rule, bit) for each rule that
@@ -109,9 +149,9 @@ class Matcher:
                     self._key_rules[k].append((i, 1 << bit))
         return list(key_ids)
 
-    def __reduce__(self) -> tuple[type[Matcher], tuple[tuple[Rule, ...], str]]:
-        # the compiled Hyperscan database cannot be pickled: rebuild it on the other side
-        return (Matcher, (self.rules, self.engine))
+    def __reduce__(self) -> tuple[Callable[..., Matcher], tuple[Any, ...]]:
+        serialized = self._scan.dump() if isinstance(self._scan, _HyperscanScan) else None
+        return (_restore, (self.rules, self.engine, self._key_list, self._key_rules, self._full, serialized))
 
     def match_line(self, text: str, line: int = 1) -> list[Match]:
         """Every rule that matches this one line."""
@@ -200,6 +240,26 @@ class Matcher:
         return out
 
 
+def _restore(
+    rules: tuple[Rule, ...],
+    engine: str,
+    keys: list[tuple[bytes, bool]],
+    key_rules: list[list[tuple[int, int]]],
+    full: list[int],
+    serialized: bytes | None,
+) -> Matcher:
+    """Unpickles a `Matcher` without recomputing its literals; where the engine it used is missing
+    (no Hyperscan on this side), builds the matcher afresh with the engine there is."""
+    if engine not in ENGINES:
+        return Matcher(rules)
+    m = Matcher.__new__(Matcher)
+    m.rules, m.engine = rules, engine
+    m._index()
+    m._key_rules, m._full = key_rules, full
+    m._prefilter(keys, serialized)
+    return m
+
+
 def _second_set(rule: Rule) -> list[tuple[str, ...]]:
     """A second literal set the rule's one pattern needs, when it has a distinctive one: "): 79," next
     to the "NVRM: Xid (" that 50 Xid rules share, so an Xid line meets one regex, not 50. Empty for
@@ -207,6 +267,9 @@ def _second_set(rule: Rule) -> list[tuple[str, ...]]:
     more in prefilter hits than it saves."""
     if not rule.literals or len(rule.patterns) != 1 or rule.span != 1:
         return []
+    # imported here: only building a matcher needs it, a pickled one arrives with its literal sets
+    from trainmedic.catalog.literals import required_sets
+
     mine = set(rule.literals)
     others = [s for s in required_sets(rule.patterns[0].pattern, rule.caseless) if set(s) != mine]
     others = [s for s in others if min(map(len, s)) >= 4 and (not rule.caseless or all(a.isascii() for a in s))]

@@ -6,10 +6,58 @@ Built by `catalog.loader` from the YAML files; used by the matcher and everyone 
 from __future__ import annotations
 
 import re
+import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from trainmedic.model import Action, Component, Role, Severity
+
+
+class RulePattern:
+    """A rule's regex, compiled on first use. A pickled catalog holds only the source: a diagnose run
+    meets a handful of the 400+ patterns, and compiling all of them on every start costs more than
+    the rest of loading the cached catalog. `pattern`, `flags`, `search` and `groupindex` as in `re`."""
+
+    __slots__ = ("_compiled", "flags", "pattern")
+
+    def __init__(self, pattern: str, flags: int = 0, compiled: re.Pattern[str] | None = None):
+        self.pattern = pattern
+        self.flags = flags
+        self._compiled = compiled
+
+    @classmethod
+    def of(cls, compiled: re.Pattern[str]) -> RulePattern:
+        """Wraps a pattern compiled already (the loader compiles each to report errors at load)."""
+        return cls(compiled.pattern, compiled.flags, compiled)
+
+    @property
+    def compiled(self) -> re.Pattern[str]:
+        c = self._compiled
+        if c is None:  # two threads may both compile it: same result, no harm
+            c = self._compiled = re.compile(self.pattern, self.flags)
+        return c
+
+    @property
+    def groupindex(self) -> Mapping[str, int]:
+        return self.compiled.groupindex
+
+    def search(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None:
+        return self.compiled.search(string, pos, endpos)
+
+    def __reduce__(self) -> tuple[type[RulePattern], tuple[str, int]]:
+        return (RulePattern, (self.pattern, self.flags))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RulePattern):
+            return NotImplemented
+        return (self.pattern, self.flags) == (other.pattern, other.flags)
+
+    def __hash__(self) -> int:
+        return hash((self.pattern, self.flags))
+
+    def __repr__(self) -> str:
+        return f"RulePattern({self.pattern!r}, {self.flags})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +91,7 @@ class Rule:
     role: Role
     severity: Severity
     action: Action
-    patterns: tuple[re.Pattern[str], ...]
+    patterns: tuple[RulePattern, ...]
     literals: tuple[str, ...]
     codes: tuple[str, ...] = ()
     explanation: str = ""

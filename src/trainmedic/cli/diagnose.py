@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import click
@@ -12,7 +11,6 @@ from trainmedic.cli.output import emit_json, fail, is_terminal
 from trainmedic.diagnose import DiagnoseError
 from trainmedic.diagnose import diagnose as run_diagnosis
 from trainmedic.diagnose.catalog_cache import cached_catalog
-from trainmedic.diagnose.report import markdown, summary
 from trainmedic.diagnose.result import Diagnosis
 from trainmedic.model import Incident, KnownFault, Symptom
 
@@ -42,6 +40,8 @@ def diagnose(path: Path, as_json: bool, report: Path | None, workers: int | None
     except DiagnoseError as e:
         fail(str(e), e.hint or None)
     if report is not None:
+        from trainmedic.diagnose.report import markdown
+
         try:
             report.write_text(markdown(d, str(path)), encoding="utf-8")
         except OSError as e:
@@ -53,6 +53,8 @@ def diagnose(path: Path, as_json: bool, report: Path | None, workers: int | None
             out["recorded"] = recorded
         emit_json(out)
         return
+    from trainmedic.diagnose.report import summary  # text output only: `--json` does without it
+
     click.echo(summary(d))
     if report is not None:
         click.echo(f"report      {report}")
@@ -72,6 +74,8 @@ _SYMPTOMS: dict[str, Symptom] = {
 
 def _record(d: Diagnosis, path: Path, db_url: str | None) -> list[str]:
     """Store the verdict (and a second fault) as incidents; the id is stable for the same logs."""
+    import hashlib
+
     from trainmedic.cli.fleet import fail_store, store_or_fail
     from trainmedic.store import StoreError
 

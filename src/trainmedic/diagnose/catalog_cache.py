@@ -1,6 +1,8 @@
 """The compiled fault catalog, kept on disk between runs: parsing 160+ YAML rules costs seconds, a
-pickle of the compiled catalog costs milliseconds. Keyed by the rule files' bytes, so any change to
-the rules rebuilds it; any problem with the cache falls back to `load_catalog()`.
+pickle of the compiled catalog costs milliseconds. The pickle holds the matcher's Hyperscan database
+as bytes too (compiling it again would cost a tenth of a second). Keyed by the rule files' bytes, the
+matcher engine's version and the pickle's format, so a change to any of them rebuilds it; any problem with the cache falls
+back to `load_catalog()` and writes the cache afresh.
 
 Used by `trainmedic diagnose` (whose budget is a few seconds over 18,432 ranks).
 """
@@ -10,10 +12,10 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-import tempfile
 from pathlib import Path
 
 from trainmedic.catalog import RULES_DIR, Catalog, load_catalog
+from trainmedic.catalog.matcher import ENGINE_ID
 
 
 def cache_dir() -> Path:
@@ -25,8 +27,13 @@ def cache_dir() -> Path:
     return Path(base) / "trainmedic"
 
 
+FORMAT = 2
+"""Bump when the pickled classes change shape (2: patterns compile lazily, the prefilter travels along,
+a checksum line heads the pickle)."""
+
+
 def _digest(rules_dir: Path) -> str:
-    h = hashlib.sha256()
+    h = hashlib.sha256(f"{FORMAT} {ENGINE_ID}".encode())
     for f in sorted(rules_dir.glob("*.yaml")):
         h.update(f.name.encode())
         h.update(f.read_bytes())
@@ -41,19 +48,45 @@ def cached_catalog(rules_dir: Path = RULES_DIR, directory: Path | None = None) -
         return load_catalog()
     where = (directory or cache_dir()) / f"catalog-{digest}.pickle"
     try:
-        with open(where, "rb") as f:
-            cat = pickle.load(f)
-        if isinstance(cat, Catalog):
+        cat = _read(where)
+        # a matcher that had to compile its database (bytes from another CPU) is worth writing again
+        if isinstance(cat, Catalog) and not cat.matcher.recompiled:
             return cat
-    except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+    except Exception:  # damaged pickle bytes can raise nearly anything; the YAML files are the truth
         pass
     cat = load_catalog()
+    _write(cat, where)
+    return cat
+
+
+_MAGIC = b"trainmedic-catalog sha256 "
+
+
+def _read(where: Path) -> object:
+    """The pickled object, or ValueError when the file's checksum does not match its bytes (a flipped
+    byte in a rule's text would otherwise load as a quietly different catalog)."""
+    with open(where, "rb") as f:
+        data = f.read()
+    head, _, payload = data.partition(b"\n")
+    if not head.startswith(_MAGIC) or hashlib.sha256(payload).hexdigest().encode() != head[len(_MAGIC) :]:
+        raise ValueError(f"{where}: not a catalog cache file, or a damaged one")
+    return pickle.loads(payload)
+
+
+def _write(cat: Catalog, where: Path) -> None:
+    """Atomically: a run that reads while another writes sees the old file or the new, never half."""
+    import tempfile
+
     try:
         where.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=where.parent, prefix=".catalog-")
-        with os.fdopen(fd, "wb") as f:
-            pickle.dump(cat, f, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, where)
+        try:
+            payload = pickle.dumps(cat, protocol=pickle.HIGHEST_PROTOCOL)
+            with os.fdopen(fd, "wb") as f:
+                f.write(_MAGIC + hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
+            os.replace(tmp, where)
+        except BaseException:
+            os.unlink(tmp)
+            raise
     except (OSError, pickle.PickleError, TypeError, AttributeError):
         pass  # a read-only home is fine: the next run parses the YAML again
-    return cat
