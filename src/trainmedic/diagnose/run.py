@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import gc
 import os
-import tarfile
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -63,6 +61,9 @@ def _diagnose_path(
         return _diagnose_dir(p, p, catalog, workers, progress, t0)
     if not os.path.exists(p):
         raise DiagnoseError(f"{p}: no such file or directory", "pass the job's log directory or a tar archive of it")
+    import tarfile  # only for archives
+    import tempfile
+
     if tarfile.is_tarfile(p):
         with tempfile.TemporaryDirectory(prefix="trainmedic-diagnose-") as tmp:
             try:

@@ -7,7 +7,6 @@ Called by `diagnose.run`; the judge works only on what this returns.
 from __future__ import annotations
 
 import itertools
-import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -310,6 +309,8 @@ def _run(chunks: Iterable[_Chunk], workers: int) -> Iterator[tuple[int, list[_Ou
         for c in chunks:
             yield _scan_chunk(c)
         return
+    import multiprocessing  # here: diagnosing a small job never needs it, and it costs start-up time
+
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(workers) as pool:
         yield from pool.imap_unordered(_scan_chunk, chunks)
