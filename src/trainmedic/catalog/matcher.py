@@ -165,13 +165,21 @@ class Matcher:
         """Like `match_text` on raw bytes; invalid UTF-8 in a matching line is replaced, never fatal."""
         return self._match(data, first_line, "replace")
 
+    def _multiline_by_key(self) -> list[list[tuple[int, int]]]:
+        """Per literal: the multi-line rules it belongs to and how many lines above theirs to try."""
+        got: list[list[tuple[int, int]]] | None = getattr(self, "_spans", None)
+        if got is None:
+            rules = self.rules
+            got = [[(idx, rules[idx].span - 1) for idx, _ in ids if rules[idx].span > 1] for ids in self._key_rules]
+            self._spans = got
+        return got
+
     def _candidates(self, data: bytes) -> dict[int, dict[int, int]]:
         """Line start offset -> {rule index: bits of its literal sets seen on that line}."""
         cands: dict[int, dict[int, int]] = {}
         last = [-1, -1]  # [start, end) of the line of the previous hit: hits cluster on a line
         key_rules = self._key_rules
-        back = self._back
-        rules = self.rules
+        spans = self._multiline_by_key()
 
         def hit(key: int, pos: int) -> None:
             if last[0] <= pos < last[1]:
@@ -186,16 +194,15 @@ class Matcher:
             ids = key_rules[key]
             for idx, bit in ids:
                 bucket[idx] = bucket.get(idx, 0) | bit
-            if back:
-                # a multi-line rule's literal may sit on a continuation line: try the lines above too
-                # (such rules have one literal set, so one bit is all of them)
-                for idx, _ in ids:
-                    s = start
-                    for _ in range(rules[idx].span - 1):
-                        if s == 0:
-                            break
-                        s = data.rfind(b"\n", 0, s - 1) + 1
-                        cands.setdefault(s, {})[idx] = 1
+            # a multi-line rule's literal may sit on a continuation line: try the lines above too
+            # (such rules have one literal set, so one bit is all of them)
+            for idx, above in spans[key]:
+                s = start
+                for _ in range(above):
+                    if s == 0:
+                        break
+                    s = data.rfind(b"\n", 0, s - 1) + 1
+                    cands.setdefault(s, {})[idx] = 1
 
         if self._scan is not None and data:
             self._scan.scan(data, hit)
