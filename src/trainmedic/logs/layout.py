@@ -57,25 +57,39 @@ def looks_like_run_id(name: str) -> bool:
     return bool(_RUN_ID.search(name))
 
 
+@lru_cache(maxsize=4096)
+def _torchrun_folder(folder: str) -> tuple[str | None, int, int, str] | None:
+    """(node, local rank, attempt, group) for a torchrun `.../attempt_N/<local_rank>` folder, else
+    None. Kept per folder: a rank's stdout, stderr and error.json share it."""
+    parts = folder.split("/")
+    if len(parts) < 2 or not parts[-1].isdigit() or not parts[-2].startswith("attempt_"):
+        return None
+    m = _ATTEMPT.match(parts[-2])
+    if m is None:
+        return None
+    local = int(parts[-1])
+    above = parts[-3] if len(parts) >= 3 else None
+    node = above if above and not looks_like_run_id(above) and above != "logs" else None
+    return node, local, int(m.group(1)), "/".join(parts[:-2]) + f"#{local}"
+
+
 def classify(path: str) -> FileRole:
     """The role of one file, given its path relative to the job directory (POSIX separators)."""
-    parts = tuple(path.strip("/").split("/"))
-    name = parts[-1] if parts else ""
+    stripped = path.strip("/")
+    folder, _, name = stripped.rpartition("/")
     lower = name.lower()
     if name in _SKIP_NAMES or lower.endswith((".pt", ".pth", ".ckpt", ".safetensors", ".bin", ".npy", ".gz", ".tar")):
         # truth.json is the simulator's answer key: a diagnosis must never read it.
         return FileRole(path, Kind.SKIP)
     # torchrun --log-dir: .../<node or run id>/attempt_N/<local_rank>/{stdout.log,stderr.log,error.json}
-    if len(parts) >= 3 and parts[-2].isdigit() and parts[-3].startswith("attempt_") and _ATTEMPT.match(parts[-3]):
-        attempt = int(_ATTEMPT.match(parts[-3]).group(1))  # type: ignore[union-attr]
-        local = int(parts[-2])
-        above = parts[-4] if len(parts) >= 4 else None
-        node = above if above and not looks_like_run_id(above) and above != "logs" else None
-        group = "/".join(parts[:-3]) + f"#{local}"
+    run = _torchrun_folder(folder) if folder else None
+    if run is not None:
+        node, local, attempt, group = run
         kind = Kind.ERROR_FILE if name == "error.json" else Kind.RANK
         if kind is Kind.RANK and not (lower.endswith(".log") or lower.endswith(".txt")):
             return FileRole(path, Kind.OTHER, node=node)
         return FileRole(path, kind, node=node, local_rank=local, attempt=attempt, group=group)
+    parts = tuple(stripped.split("/"))
     if name == "error.json":
         return FileRole(path, Kind.ERROR_FILE, group="/".join(parts[:-1]))
     parent = parts[-2].lower() if len(parts) >= 2 else ""

@@ -378,7 +378,7 @@ def _first_nan_step(rs: RankScan, tail: str, start: int, year: int, in_tail: boo
             return
 
 
-_BLOCKS: dict[tuple[int, str], tuple[tuple[object, ...], ...]] = {}
+_BLOCKS: dict[tuple[int, str], _Plan] = {}
 _BLOCK_LIMIT = 20_000
 
 
@@ -408,21 +408,46 @@ def _scan_region(
     key = (id(matcher.catalog), blind)
     plan = _BLOCKS.get(key)
     if plan is None:
-        plan = _plan(tail[start:].split("\n"), set(step_line), max(step_line, default=-1), matcher)
+        plan = _compile(_plan(tail[start:].split("\n"), set(step_line), max(step_line, default=-1), matcher))
         if len(_BLOCKS) < _BLOCK_LIMIT:
             _BLOCKS[key] = plan
-    if len(plan) == 1:  # only the count of lines after the last step: most victims' stdout
-        rs.lines_after_last_step += plan[0][1]  # type: ignore[operator]
+    rs.lines_after_last_step += plan.after
+    if not plan.items:  # most victims' stdout: nothing after the last steps but more steps
         return
     lines = tail[start:].split("\n")
     first_line = -1  # counted only when a line is cited
     step = steps[-2].step if len(steps) >= 2 else rs.last_step
-    for item in plan:
+
+    def hit(rule: Rule, idx: int, fields: dict[str, str]) -> None:
+        nonlocal first_line
+        at_step = step
+        for si, si_step in step_line.items():  # in line order
+            if si < idx:
+                at_step = si_step
+        if first_line < 0:
+            first_line = _newlines(tail, 0, start) + 1
+        line = lines[idx]
+        rs.hits.append(Hit(rule.id, rule.role, line, first_line + idx, in_tail, line_time(line, year), at_step, file, dict(fields)))
+
+    if plan.simple:
+        # Only digit-blind cascade and informational hits: counted per rule, and a Hit made only for
+        # the lines that the general loop below would keep (the first per rule and rank), in its order.
+        rs.info_hits += plan.info
+        made: list[tuple[int, int, Rule]] = []
+        for crule, where in plan.cascades:
+            n = rs.cascade_counts.get(crule.id, 0)
+            rs.cascade_counts[crule.id] = n + len(where)
+            if n < MAX_CASCADE_HITS:
+                made.extend((pos, i, crule) for pos, i in where[: MAX_CASCADE_HITS - n])
+        made.sort(key=lambda m: m[0])
+        for _, at_idx, cascade in made:
+            hit(cascade, at_idx, {})
+        items: tuple[tuple[object, ...], ...] = plan.extras
+    else:
+        items = plan.items
+    for item in items:
         kind, idx = item[0], item[1]
         assert isinstance(idx, int)
-        if kind == "count":
-            rs.lines_after_last_step += idx
-            continue
         line = lines[idx]
         if kind == "hit":
             rule = item[2]
@@ -443,14 +468,7 @@ def _scan_region(
                 continue
             elif role is Role.ROOT and len(rs.hits) + rs.info_hits >= MAX_ROOT_HITS:
                 continue
-            at_step = step
-            for si, si_step in step_line.items():  # in line order
-                if si < idx:
-                    at_step = si_step
-            if first_line < 0:
-                first_line = _newlines(tail, 0, start) + 1
-            hit_fields: dict[str, str] = dict(fields) if isinstance(fields, dict) else {}
-            rs.hits.append(Hit(rule.id, role, line, first_line + idx, in_tail, line_time(line, year), at_step, file, hit_fields))
+            hit(rule, idx, fields if isinstance(fields, dict) else {})
             continue
         if first_line < 0:
             first_line = _newlines(tail, 0, start) + 1
@@ -465,6 +483,47 @@ def _scan_region(
             f = _FATAL.search(strip_prefix(line)[0])
             if f is not None:
                 rs.fatal = (f.group("msg") or f.group("sig") or "").strip()
+
+
+class _Plan(NamedTuple):
+    """A block's reading, compiled once per shape. `items` in line order ("hit", "fallback",
+    "exception", "fatal"); when `simple` (no root hits, no hit whose fields come from the line) the
+    hits are also grouped: `info` informational ones, and per cascade rule its (item position, line)
+    list, so that a twin's replay touches each rule once; `extras` are the items that are not hits."""
+
+    after: int
+    items: tuple[tuple[object, ...], ...]
+    simple: bool
+    info: int
+    cascades: tuple[tuple[Rule, tuple[tuple[int, int], ...]], ...]
+    extras: tuple[tuple[object, ...], ...]
+
+
+def _compile(raw: tuple[tuple[object, ...], ...]) -> _Plan:
+    after = raw[-1][1]
+    assert raw[-1][0] == "count" and isinstance(after, int)
+    items = raw[:-1]
+    hits = [it for it in items if it[0] == "hit"]
+    simple = all(it[3] is not None and it[2].role is not Role.ROOT for it in hits)  # type: ignore[attr-defined]
+    info = 0
+    cascades: dict[str, tuple[Rule, list[tuple[int, int]]]] = {}
+    if simple:
+        for pos, it in enumerate(items):
+            if it[0] != "hit":
+                continue
+            rule = it[2]
+            assert isinstance(rule, Rule) and isinstance(it[1], int)
+            if rule.role is Role.INFO:
+                info += 1
+            elif rule.role is Role.CASCADE:
+                cascades.setdefault(rule.id, (rule, []))[1].append((pos, it[1]))
+            else:  # a role replay does not know: keep the general loop
+                simple = False
+                break
+    return _Plan(
+        after, items, simple, info, tuple((r, tuple(w)) for r, w in cascades.values()),
+        tuple(it for it in items if it[0] != "hit"),
+    )
 
 
 def _newlines(text: str, start: int, end: int) -> int:
