@@ -42,3 +42,38 @@ def test_nan_onset_follows_the_ranks_own_loss_not_the_all_reduced_one() -> None:
 def test_step_metrics_read_name_value_pairs_with_units() -> None:
     m = step_metrics(["step 5 loss 2.1 step_time 5.5s compute_ms 700 tokens/s 1000 lr=1e-4"])
     assert m["step_time"] == 5500.0 and m["compute_ms"] == 700.0 and m["tokens/s"] == 1000.0 and "loss" not in m
+
+
+def test_a_compiled_plans_grouped_replay_equals_its_line_by_line_replay(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Victims' blocks (cascade and library-warning lines only) replay per rule; the result must be
+    what the general loop gives, on simulated jobs of every scenario and on the real logs here."""
+    from pathlib import Path
+
+    from trainmedic.logs import ranklog
+    from trainmedic.logs.reading import read_text
+    from trainmedic.sim.job import write_job
+    from trainmedic.sim.plan import SimOptions
+
+    for i, fault in enumerate(("silent_hang", "line_fault", "user_exception", "double_fault", "nan")):
+        write_job(SimOptions(nodes=4, cards_per_node=4, fault=fault, seed=i, rank_log_kb=2), tmp_path / fault, workers=1)
+    files = sorted(p for p in tmp_path.rglob("*.log") if p.parent.name.isdigit())
+    real = Path(__file__).resolve().parents[1] / "data" / "diagnose" / "real"
+    files += sorted(p for p in real.rglob("*.log") if p.parent.name.isdigit())
+    matcher = LineMatcher(load_catalog())
+
+    def scan_all() -> list[RankScan]:
+        ranklog._BLOCKS.clear()
+        out = []
+        for p in files:
+            t = read_text(str(p), p.name)
+            rs = RankScan()
+            scan_rank_text(rs, t.head, t.tail, matcher, t.whole, p.name)
+            out.append(rs)
+        return out
+
+    grouped = scan_all()
+    assert any(plan.simple and plan.cascades for plan in ranklog._BLOCKS.values())
+    compile_plan = ranklog._compile
+    monkeypatch.setattr(ranklog, "_compile", lambda raw: compile_plan(raw)._replace(simple=False))
+    assert scan_all() == grouped
+    assert sum(len(rs.hits) for rs in grouped) >= 40  # the comparison saw real hits
