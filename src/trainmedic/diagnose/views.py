@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from trainmedic.diagnose.clock import node_offsets
+from trainmedic.diagnose.clock import step_offsets
 from trainmedic.diagnose.scan import RankResult, ScanResult
 from trainmedic.localize.cardmap import CardMap
 from trainmedic.logs.kernel import KernelScan
@@ -105,9 +105,7 @@ def build(scan: ScanResult) -> JobView:
     for role, ks in scan.kernels:
         name = ks.host or role.node or _kernel_node(role)
         job.nodes.setdefault(name, NodeView(name)).kernels.append(ks)
-    offsets = node_offsets(
-        (v.node, step, at) for v in job.ranks.values() for step, at in v.scan.steps if at is not None
-    )
+    offsets = step_offsets({name: [job.ranks[r].scan.steps for r in nv.ranks] for name, nv in job.nodes.items()})
     for name, nv in job.nodes.items():
         nv.offset = offsets.get(name, 0.0)
         for r in nv.ranks:
