@@ -10,11 +10,12 @@ Order of reasoning, strongest evidence first:
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from dataclasses import dataclass, field
 
 from trainmedic.catalog import Catalog
-from trainmedic.diagnose.evidence import TIMEOUT_WORDS, Evidence, RootEvidence, card_of, failure_rank
+from trainmedic.diagnose.evidence import Evidence, RootEvidence, card_of, failure_rank, says_timeout
 from trainmedic.diagnose.outliers import metric_outlier
 from trainmedic.diagnose.scan import OtherScan
 from trainmedic.diagnose.views import JobView, NodeView, RankView
@@ -207,17 +208,19 @@ def _by_exceptions(job: JobView, ev: Evidence, others: list[OtherScan], catalog:
 
 def _hang_or_crash(ev: Evidence, culprit_at: float | None) -> KnownFault:
     texts = [c[1] for c in ev.cascade_first.values()]
-    timeouts = sum(1 for t in texts if TIMEOUT_WORDS.search(t))
+    timeouts = sum(1 for t in texts if says_timeout(t))
     if texts and timeouts * 2 >= len(texts):
         return KnownFault.HANG
-    times = sorted(c[0] for c in ev.cascade_first.values() if c[0] is not None)
-    if culprit_at is not None and times and times[0] - culprit_at > 15.0:
+    first = min((c[0] for c in ev.cascade_first.values() if c[0] is not None), default=None)
+    if culprit_at is not None and first is not None and first - culprit_at > 15.0:
         return KnownFault.HANG
     return KnownFault.CRASH
 
 
 def _victims_evidence(ev: Evidence, limit: int = 3) -> list[Ev]:
-    firsts = sorted(ev.cascade_first.items(), key=lambda kv: (kv[1][0] if kv[1][0] is not None else float("inf"), kv[0]))
+    firsts = heapq.nsmallest(
+        limit, ev.cascade_first.items(), key=lambda kv: (kv[1][0] if kv[1][0] is not None else float("inf"), kv[0])
+    )
     return [Ev(t[1], t[2], t[3], None, t[0]) for _, t in firsts[:limit]]
 
 
