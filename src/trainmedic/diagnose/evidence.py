@@ -8,7 +8,6 @@ Built by the judge from a `views.JobView`.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 
 from trainmedic.catalog import Catalog, Match, Rule
@@ -77,7 +76,7 @@ CascadeLine = tuple[float | None, str, str | None, int | None, bool]
 class Evidence:
     roots: list[RootEvidence] = field(default_factory=list)
     exceptions: list[ExceptionSeen] = field(default_factory=list)
-    victims: dict[int, Counter[str]] = field(default_factory=dict)
+    victims: dict[int, dict[str, int]] = field(default_factory=dict)
     """rank -> cascade fault -> lines."""
     cascade_first: dict[int, CascadeLine] = field(default_factory=dict)
     """rank -> (time, text, file, line, in_tail) of its first cascade line."""
@@ -131,34 +130,37 @@ def gather(job: JobView, others: list[OtherScan], catalog: Catalog) -> Evidence:
 
 
 def _rank_evidence(ev: Evidence, job: JobView, v: RankView, rules: dict[str, Rule], matcher: LineMatcher) -> None:
+    """One rank's root lines, and the cascade lines that make it a victim (each rank comes here once)."""
     scan = v.scan
     offset = v.offset
     card = None
-    faults: list[str] = []
-    blocked: list[CascadeLine] = []
+    kinds: dict[str, int] = {}
+    first: CascadeLine | None = None
     for h in scan.hits:
         rule = rules.get(h.rule)
         if rule is None:
             continue
         if rule.role is Role.CASCADE:
-            faults.append(rule.fault)
-            blocked.append((None if h.at is None else h.at - offset, h.text, h.file, h.line, h.in_tail))
+            kinds[rule.fault] = kinds.get(rule.fault, 0) + 1
+            at = None if h.at is None else _blocked_at(h.at - offset, h.text)
+            if first is None or (at is not None and (first[0] is None or at < first[0])):
+                first = (at, h.text, h.file, h.line, h.in_tail)
         elif rule.role is Role.ROOT:
             card = card or card_of(job, v)
             at = v.t(h.at) if h.at is not None else _untimed(ev, v)
             ev.roots.append(RootEvidence(rule, h, v.node, v.rank, card, at, h.step, "rank"))
-    if faults:
-        _victim(ev, v.rank, faults, blocked)
-    if scan.fallback_cascade is not None and v.rank not in ev.victims:
+    if first is None and scan.fallback_cascade is not None:
         text, line, in_tail, at, file = scan.fallback_cascade
         fault = "collective_timeout" if says_timeout(text) else "peer_failure"
-        _victim(ev, v.rank, [fault], [(v.t(at) if at is not None else v.end_at, text, file, line, in_tail)])
+        kinds[fault] = 1
+        first = (_blocked_at(v.t(at) if at is not None else v.end_at, text), text, file, line, in_tail)
     for fid, n in scan.cascade_counts.items():
         if n > MAX_CASCADE_HITS and (rule := rules.get(fid)) is not None:
-            kinds = ev.victims.get(v.rank)
-            if kinds is None:
-                kinds = ev.victims[v.rank] = Counter()
-            kinds[rule.fault] += n - MAX_CASCADE_HITS
+            kinds[rule.fault] = kinds.get(rule.fault, 0) + n - MAX_CASCADE_HITS
+    if kinds:
+        ev.victims[v.rank] = kinds
+    if first is not None:
+        ev.cascade_first[v.rank] = first
     exc = scan.exception
     err = v.result.error_file
     if exc is not None or err is not None:
@@ -169,8 +171,9 @@ def _rank_evidence(ev: Evidence, job: JobView, v: RankView, rules: dict[str, Rul
         if any(r.role is Role.CASCADE for r, _ in found) or (not found and FALLBACK_CASCADE.search(text)):
             fault = next((r.fault for r, _ in found if r.role is Role.CASCADE), "peer_failure")
             if v.rank not in ev.victims:
+                ev.victims[v.rank] = {fault: 1}
                 where = (exc.file, exc.line, exc.in_tail) if exc else (None, None, False)
-                _victim(ev, v.rank, [fault], [(v.end_at, text, *where)])
+                ev.cascade_first[v.rank] = (_blocked_at(v.end_at, text), text, *where)
         elif not any(r.role is Role.ROOT for r, _ in found):
             at = v.end_at
             if err is not None and err.at is not None:
@@ -224,23 +227,12 @@ def failure_rank(job: JobView, o: OtherScan, f: WorkerFailure) -> int | None:
     return next((r for r in nv.ranks if job.ranks[r].local_rank == f.local_rank), None)
 
 
-def _victim(ev: Evidence, rank: int, faults: list[str], lines: list[CascadeLine]) -> None:
-    """Record a rank's cascade lines (`faults[i]` is what `lines[i]` says): count them per fault and keep
-    the earliest as the moment the rank blocked."""
-    kinds = ev.victims.get(rank)
-    if kinds is None:
-        kinds = ev.victims[rank] = Counter()
-    kinds.update(faults)
-    first = ev.cascade_first.get(rank)
-    for cl in lines:
-        at = cl[0]
-        if at is not None and "ran for" in cl[1] and (m := _RAN_FOR.search(cl[1])) is not None:
-            at -= int(m.group(1)) / 1000.0  # NCCL says how long it waited: order victims by when they blocked
-            cl = (at, *cl[1:])
-        if first is None or (at is not None and (first[0] is None or at < first[0])):
-            first = cl
-    if first is not None:
-        ev.cascade_first[rank] = first
+def _blocked_at(at: float | None, text: str) -> float | None:
+    """When a rank that logged a cascade line at `at` blocked: NCCL says how long it had waited, and
+    victims are ordered by when they blocked."""
+    if at is not None and "ran for" in text and (m := _RAN_FOR.search(text)) is not None:
+        return at - int(m.group(1)) / 1000.0
+    return at
 
 
 def card_of(job: JobView, v: RankView) -> Card:
