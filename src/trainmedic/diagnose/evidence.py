@@ -23,6 +23,7 @@ TIMEOUT_WORDS = re.compile(r"time[d ]?\s?out|timeout|watchdog|waited|heartbeat",
 _TIMEOUT_PLAIN = ("timeout", "watchdog", "waited", "heartbeat")
 _DIGITS = re.compile(r"\d+")
 _RAN_FOR = re.compile(r"ran for (\d+) milliseconds")
+_ROOT, _CASCADE = Role.ROOT, Role.CASCADE  # read once per line of 18,432 ranks: a module global is cheaper
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,12 +141,17 @@ def _rank_evidence(ev: Evidence, job: JobView, v: RankView, rules: dict[str, Rul
         rule = rules.get(h.rule)
         if rule is None:
             continue
-        if rule.role is Role.CASCADE:
-            kinds[rule.fault] = kinds.get(rule.fault, 0) + 1
-            at = None if h.at is None else _blocked_at(h.at - offset, h.text)
+        if rule.role is _CASCADE:
+            fault = rule.fault
+            kinds[fault] = kinds.get(fault, 0) + 1
+            at = h.at
+            if at is not None:
+                at -= offset
+                if "ran for" in h.text:
+                    at = _blocked_at(at, h.text)
             if first is None or (at is not None and (first[0] is None or at < first[0])):
                 first = (at, h.text, h.file, h.line, h.in_tail)
-        elif rule.role is Role.ROOT:
+        elif rule.role is _ROOT:
             card = card or card_of(job, v)
             at = v.t(h.at) if h.at is not None else _untimed(ev, v)
             ev.roots.append(RootEvidence(rule, h, v.node, v.rank, card, at, h.step, "rank"))
