@@ -55,3 +55,16 @@ def test_npu_smi_info_gives_ascend_cards_with_bus_ids() -> None:
 """
     cards = parse_npu_smi("a1", text)
     assert [(c.index, c.bus_id) for c in cards] == [(0, "0000:C1:00.0"), (1, "0000:01:00.0")]
+
+
+def test_the_card_added_last_for_a_slot_wins_whether_or_not_the_inventory_was_read_yet() -> None:
+    rank_map = '[{"rank": 0, "node": "n1", "local_rank": 1, "card": {"index": 1, "serial": "FROM-MAP"}}]'
+    smi_first = CardMap()
+    smi_first.add_nvidia_smi_csv("n1", SMI)
+    smi_first.add_rank_map(rank_map)
+    assert smi_first.card_for("n1", 1).serial == "FROM-MAP"
+    map_first = CardMap()
+    map_first.add_rank_map(rank_map)
+    map_first.add_nvidia_smi_csv("n1", SMI)
+    assert map_first.card_for("n1", 1).serial == "1324021014568"
+    assert map_first.by_bus("n1", "2a000") == map_first.card_for("n1", 1)

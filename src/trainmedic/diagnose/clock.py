@@ -7,7 +7,7 @@ Used by the judge to put every node's lines on one time line before asking "who 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 
 
 def _median(xs: list[float]) -> float:
@@ -23,14 +23,24 @@ def node_offsets(samples: Iterable[tuple[str, int, float]]) -> dict[str, float]:
     is the median of its samples' distance to those references. Steps seen by one rank only carry
     no information and are skipped. Nodes without samples are absent (offset 0).
     """
+    per_node: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    for node, step, at in samples:
+        per_node[node].append((step, at))
+    return step_offsets({node: [steps] for node, steps in per_node.items()})
+
+
+def step_offsets(logs: Mapping[str, Sequence[Sequence[tuple[int, float | None]]]]) -> dict[str, float]:
+    """`node_offsets` from each node's logs' (step, time) lists as they come (untimed steps skipped)."""
     by_step: dict[int, list[float]] = defaultdict(list)
-    rows = [(node, step, at) for node, step, at in samples]
-    for _, step, at in rows:
-        by_step[step].append(at)
+    for steps in logs.values():
+        for log in steps:
+            for step, at in log:
+                if at is not None:
+                    by_step[step].append(at)
     ref = {s: _median(v) for s, v in by_step.items() if len(v) >= 2}
-    per_node: dict[str, list[float]] = defaultdict(list)
-    for node, step, at in rows:
-        r = ref.get(step)
-        if r is not None:
-            per_node[node].append(at - r)
-    return {node: _median(d) for node, d in per_node.items() if d}
+    out: dict[str, float] = {}
+    for node, steps in logs.items():
+        d = [at - ref[step] for log in steps for step, at in log if at is not None and step in ref]
+        if d:
+            out[node] = _median(d)
+    return out

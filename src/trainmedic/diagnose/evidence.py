@@ -8,7 +8,6 @@ Built by the judge from a `views.JobView`.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 
 from trainmedic.catalog import Catalog, Match, Rule
@@ -21,8 +20,10 @@ from trainmedic.logs.ranklog import FALLBACK_CASCADE, MAX_CASCADE_HITS, Hit
 from trainmedic.model import Card, Role
 
 TIMEOUT_WORDS = re.compile(r"time[d ]?\s?out|timeout|watchdog|waited|heartbeat", re.IGNORECASE)
+_TIMEOUT_PLAIN = ("timeout", "watchdog", "waited", "heartbeat")
 _DIGITS = re.compile(r"\d+")
 _RAN_FOR = re.compile(r"ran for (\d+) milliseconds")
+_ROOT, _CASCADE = Role.ROOT, Role.CASCADE  # read once per line of 18,432 ranks: a module global is cheaper
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,13 +69,17 @@ class ExceptionSeen:
         return _DIGITS.sub("#", f"{self.type}: {self.message}")[:300]
 
 
+CascadeLine = tuple[float | None, str, str | None, int | None, bool]
+"""A cascade line: (time on the shared clock, text, file, line, in_tail)."""
+
+
 @dataclass(slots=True)
 class Evidence:
     roots: list[RootEvidence] = field(default_factory=list)
     exceptions: list[ExceptionSeen] = field(default_factory=list)
-    victims: dict[int, Counter[str]] = field(default_factory=dict)
+    victims: dict[int, dict[str, int]] = field(default_factory=dict)
     """rank -> cascade fault -> lines."""
-    cascade_first: dict[int, tuple[float | None, str, str | None, int | None, bool]] = field(default_factory=dict)
+    cascade_first: dict[int, CascadeLine] = field(default_factory=dict)
     """rank -> (time, text, file, line, in_tail) of its first cascade line."""
     silent: list[int] = field(default_factory=list)
     fatal: dict[int, str] = field(default_factory=dict)
@@ -94,8 +99,9 @@ def gather(job: JobView, others: list[OtherScan], catalog: Catalog) -> Evidence:
                 t = float(f.at)
                 at = t + (0.5 if t == int(t) else 0.0) - offset
                 ev.exits[r] = min(at, ev.exits.get(r, at))
+    rules = catalog.by_id
     for v in job.ranks.values():
-        _rank_evidence(ev, job, v, catalog, matcher)
+        _rank_evidence(ev, job, v, rules, matcher)
     for nv in job.nodes.values():
         for ks in nv.kernels:
             for h in ks.hits:
@@ -124,27 +130,43 @@ def gather(job: JobView, others: list[OtherScan], catalog: Catalog) -> Evidence:
     return ev
 
 
-def _rank_evidence(ev: Evidence, job: JobView, v: RankView, catalog: Catalog, matcher: LineMatcher) -> None:
+def _rank_evidence(ev: Evidence, job: JobView, v: RankView, rules: dict[str, Rule], matcher: LineMatcher) -> None:
+    """One rank's root lines, and the cascade lines that make it a victim (each rank comes here once)."""
     scan = v.scan
+    offset = v.offset
     card = None
+    kinds: dict[str, int] = {}
+    first: CascadeLine | None = None
     for h in scan.hits:
-        rule = catalog.get(h.rule)
+        rule = rules.get(h.rule)
         if rule is None:
             continue
-        if rule.role is Role.ROOT:
+        if rule.role is _CASCADE:
+            fault = rule.fault
+            kinds[fault] = kinds.get(fault, 0) + 1
+            at = h.at
+            if at is not None:
+                at -= offset
+                if "ran for" in h.text:
+                    at = _blocked_at(at, h.text)
+            if first is None or (at is not None and (first[0] is None or at < first[0])):
+                first = (at, h.text, h.file, h.line, h.in_tail)
+        elif rule.role is _ROOT:
             card = card or card_of(job, v)
             at = v.t(h.at) if h.at is not None else _untimed(ev, v)
             ev.roots.append(RootEvidence(rule, h, v.node, v.rank, card, at, h.step, "rank"))
-        elif rule.role is Role.CASCADE:
-            _victim(ev, v, rule.fault, h.text, v.t(h.at), h.file, h.line, h.in_tail)
-    if scan.fallback_cascade is not None and v.rank not in ev.victims:
+    if first is None and scan.fallback_cascade is not None:
         text, line, in_tail, at, file = scan.fallback_cascade
-        fault = "collective_timeout" if TIMEOUT_WORDS.search(text) else "peer_failure"
-        _victim(ev, v, fault, text, v.t(at) if at is not None else v.end_at, file, line, in_tail)
+        fault = "collective_timeout" if says_timeout(text) else "peer_failure"
+        kinds[fault] = 1
+        first = (_blocked_at(v.t(at) if at is not None else v.end_at, text), text, file, line, in_tail)
     for fid, n in scan.cascade_counts.items():
-        rule = catalog.get(fid)
-        if rule is not None and n > MAX_CASCADE_HITS:
-            ev.victims.setdefault(v.rank, Counter())[rule.fault] += n - MAX_CASCADE_HITS
+        if n > MAX_CASCADE_HITS and (rule := rules.get(fid)) is not None:
+            kinds[rule.fault] = kinds.get(rule.fault, 0) + n - MAX_CASCADE_HITS
+    if kinds:
+        ev.victims[v.rank] = kinds
+    if first is not None:
+        ev.cascade_first[v.rank] = first
     exc = scan.exception
     err = v.result.error_file
     if exc is not None or err is not None:
@@ -155,7 +177,9 @@ def _rank_evidence(ev: Evidence, job: JobView, v: RankView, catalog: Catalog, ma
         if any(r.role is Role.CASCADE for r, _ in found) or (not found and FALLBACK_CASCADE.search(text)):
             fault = next((r.fault for r, _ in found if r.role is Role.CASCADE), "peer_failure")
             if v.rank not in ev.victims:
-                _victim(ev, v, fault, text, v.end_at, exc.file if exc else None, exc.line if exc else None, bool(exc and exc.in_tail))
+                ev.victims[v.rank] = {fault: 1}
+                where = (exc.file, exc.line, exc.in_tail) if exc else (None, None, False)
+                ev.cascade_first[v.rank] = (_blocked_at(v.end_at, text), text, *where)
         elif not any(r.role is Role.ROOT for r, _ in found):
             at = v.end_at
             if err is not None and err.at is not None:
@@ -172,6 +196,16 @@ def _rank_evidence(ev: Evidence, job: JobView, v: RankView, catalog: Catalog, ma
     if v.rank not in ev.victims and not scan.hits and scan.lines_after_last_step:
         # Unclassified output after the last step: victims of a catalog that lacks the line.
         pass
+
+
+def says_timeout(text: str) -> bool:
+    """Whether `text` matches TIMEOUT_WORDS. Thousands of victims print the same watchdog line, so the
+    words the pattern spells plainly are looked for first and the pattern only decides the rest."""
+    low = text.lower()
+    for word in _TIMEOUT_PLAIN:
+        if word in low:
+            return True
+    return TIMEOUT_WORDS.search(text) is not None
 
 
 def _untimed(ev: Evidence, v: RankView) -> float | None:
@@ -199,17 +233,12 @@ def failure_rank(job: JobView, o: OtherScan, f: WorkerFailure) -> int | None:
     return next((r for r in nv.ranks if job.ranks[r].local_rank == f.local_rank), None)
 
 
-def _victim(ev: Evidence, v: RankView, fault: str, text: str, at: float | None, file: str | None, line: int | None, in_tail: bool) -> None:
-    kinds = ev.victims.get(v.rank)
-    if kinds is None:
-        kinds = ev.victims[v.rank] = Counter()
-    kinds[fault] += 1
-    m = _RAN_FOR.search(text) if "ran for" in text else None
-    if m is not None and at is not None:
-        at -= int(m.group(1)) / 1000.0  # NCCL says how long it waited: order victims by when they blocked
-    first = ev.cascade_first.get(v.rank)
-    if first is None or (at is not None and (first[0] is None or at < first[0])):
-        ev.cascade_first[v.rank] = (at, text, file, line, in_tail)
+def _blocked_at(at: float | None, text: str) -> float | None:
+    """When a rank that logged a cascade line at `at` blocked: NCCL says how long it had waited, and
+    victims are ordered by when they blocked."""
+    if at is not None and "ran for" in text and (m := _RAN_FOR.search(text)) is not None:
+        return at - int(m.group(1)) / 1000.0
+    return at
 
 
 def card_of(job: JobView, v: RankView) -> Card:

@@ -10,11 +10,12 @@ Order of reasoning, strongest evidence first:
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from dataclasses import dataclass, field
 
 from trainmedic.catalog import Catalog
-from trainmedic.diagnose.evidence import TIMEOUT_WORDS, Evidence, RootEvidence, card_of, failure_rank
+from trainmedic.diagnose.evidence import Evidence, RootEvidence, card_of, failure_rank, says_timeout
 from trainmedic.diagnose.outliers import metric_outlier
 from trainmedic.diagnose.scan import OtherScan
 from trainmedic.diagnose.views import JobView, NodeView, RankView
@@ -206,19 +207,22 @@ def _by_exceptions(job: JobView, ev: Evidence, others: list[OtherScan], catalog:
 
 
 def _hang_or_crash(ev: Evidence, culprit_at: float | None) -> KnownFault:
-    texts = [c[1] for c in ev.cascade_first.values()]
-    timeouts = sum(1 for t in texts if TIMEOUT_WORDS.search(t))
-    if texts and timeouts * 2 >= len(texts):
-        return KnownFault.HANG
-    times = sorted(c[0] for c in ev.cascade_first.values() if c[0] is not None)
-    if culprit_at is not None and times and times[0] - culprit_at > 15.0:
+    timeouts = 0
+    for c in ev.cascade_first.values():
+        timeouts += says_timeout(c[1])
+        if timeouts * 2 >= len(ev.cascade_first):  # most victims timed out waiting: no need to read on
+            return KnownFault.HANG
+    first = min((c[0] for c in ev.cascade_first.values() if c[0] is not None), default=None)
+    if culprit_at is not None and first is not None and first - culprit_at > 15.0:
         return KnownFault.HANG
     return KnownFault.CRASH
 
 
 def _victims_evidence(ev: Evidence, limit: int = 3) -> list[Ev]:
-    firsts = sorted(ev.cascade_first.items(), key=lambda kv: (kv[1][0] if kv[1][0] is not None else float("inf"), kv[0]))
-    return [Ev(t[1], t[2], t[3], None, t[0]) for _, t in firsts[:limit]]
+    firsts = heapq.nsmallest(
+        limit, ev.cascade_first.items(), key=lambda kv: (kv[1][0] if kv[1][0] is not None else float("inf"), kv[0])
+    )
+    return [Ev(t[1], t[2], t[3], None, t[0]) for _, t in firsts]
 
 
 def _by_silence(job: JobView, ev: Evidence, others: list[OtherScan], catalog: Catalog, n: int) -> Judgement | None:
@@ -240,20 +244,19 @@ def _by_silence(job: JobView, ev: Evidence, others: list[OtherScan], catalog: Ca
     if whole and len(whole) < len(by_node):
         for nd in whole:
             by_node.pop(nd)
+    blocked = [(job.ranks[r], c[0]) for r, c in ev.cascade_first.items() if c[0] is not None]
     # Nodes in the order their first victim gave up: the culprit's own groups wait on it first.
     first_cascade: dict[str, float] = {}
-    for r, c in ev.cascade_first.items():
-        nd = job.ranks[r].node
-        if c[0] is not None and (nd not in first_cascade or c[0] < first_cascade[nd]):
-            first_cascade[nd] = c[0]
+    for vr, at in blocked:
+        if vr.node not in first_cascade or at < first_cascade[vr.node]:
+            first_cascade[vr.node] = at
     order = sorted(by_node, key=lambda nd: (first_cascade.get(nd, float("inf")), nd))
     # On that node, the culprit is the silent rank whose peers elsewhere (pipeline and data-parallel
     # groups keep the same local slot on every node) blocked first; ranks the launcher killed are not.
     slot_first: dict[int, float] = {}
-    for r, c in ev.cascade_first.items():
-        vr = job.ranks[r]
-        if vr.node != order[0] and c[0] is not None:
-            slot_first[vr.local_rank] = min(c[0], slot_first.get(vr.local_rank, float("inf")))
+    for vr, at in blocked:
+        if vr.node != order[0]:
+            slot_first[vr.local_rank] = min(at, slot_first.get(vr.local_rank, float("inf")))
     cands = sorted(
         by_node[order[0]], key=lambda r: (slot_first.get(job.ranks[r].local_rank, float("inf")), _stop_key(job.ranks[r]))
     )
@@ -318,16 +321,17 @@ def _by_launcher(job: JobView, ev: Evidence, others: list[OtherScan], catalog: C
     failed: list[tuple[float, int, int, OtherScan, WorkerFailure]] = []
     for o in others:
         fails = o.launcher.failures
-        pid_rank = {f.pid: failure_rank(job, o, f) for f in fails if f.pid is not None}
-        for pid, line, text in o.launcher.unkillable_pids:
-            r = pid_rank.get(pid)
-            if r is not None and r in job.ranks:
-                stuck.append((r, o, pid, line, text))
+        ranks = [failure_rank(job, o, f) for f in fails]
+        if o.launcher.unkillable_pids:
+            pid_rank = {f.pid: r for f, r in zip(fails, ranks, strict=True) if f.pid is not None}
+            for pid, line, text in o.launcher.unkillable_pids:
+                r = pid_rank.get(pid)
+                if r is not None and r in job.ranks:
+                    stuck.append((r, o, pid, line, text))
         offset = job.nodes[o.node].offset if o.node in job.nodes else 0.0
-        for f in fails:
+        for f, r in zip(fails, ranks, strict=True):
             # A worker whose own log shows cascade lines died of someone else's failure (NCCL's watchdog
             # abort is SIGABRT); SIGTERM came from the launcher itself. Only the others can be first.
-            r = failure_rank(job, o, f)
             if f.exitcode in (0, -15) or r is None or r not in job.ranks or r in ev.victims:
                 continue
             at = f.at - offset if f.at is not None else float("inf")

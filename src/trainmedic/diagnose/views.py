@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from trainmedic.diagnose.clock import node_offsets
+from trainmedic.diagnose.clock import step_offsets
 from trainmedic.diagnose.scan import RankResult, ScanResult
 from trainmedic.localize.cardmap import CardMap
 from trainmedic.logs.kernel import KernelScan
@@ -81,13 +81,14 @@ def build(scan: ScanResult) -> JobView:
             job.cards.add_rank_map(inv.text)
     results = _pick_attempt(job, scan.ranks)
     placed: list[tuple[int | None, str, int | None, RankResult]] = []
-    for rr in results:
-        placed.append((*_identity(rr), rr))
     per_node_count: dict[str, int] = defaultdict(int)
-    for _, node, _, _ in placed:
+    for rr in results:
+        rank, node, local = _identity(rr)
+        placed.append((rank, node, local, rr))
         per_node_count[node] += 1
     k = max(per_node_count.values(), default=1)
     node_order = {n: i for i, n in enumerate(sorted(per_node_count))}
+    steps: dict[str, list[list[tuple[int, float | None]]]] = defaultdict(list)
     for rank, node, local, rr in placed:
         if rank is None:
             if local is None:
@@ -101,18 +102,23 @@ def build(scan: ScanResult) -> JobView:
             job.ranks[rank].result.scan.hits.extend(rr.scan.hits)
             continue
         job.ranks[rank] = RankView(rank, node, local, rr)
-        job.nodes.setdefault(node, NodeView(node)).ranks.append(rank)
+        _node(job, node).ranks.append(rank)
+        steps[node].append(rr.scan.steps)
     for role, ks in scan.kernels:
-        name = ks.host or role.node or _kernel_node(role)
-        job.nodes.setdefault(name, NodeView(name)).kernels.append(ks)
-    offsets = node_offsets(
-        (v.node, step, at) for v in job.ranks.values() for step, at in v.scan.steps if at is not None
-    )
+        _node(job, ks.host or role.node or _kernel_node(role)).kernels.append(ks)
+    offsets = step_offsets(steps)
     for name, nv in job.nodes.items():
         nv.offset = offsets.get(name, 0.0)
         for r in nv.ranks:
             job.ranks[r].offset = nv.offset
     return job
+
+
+def _node(job: JobView, name: str) -> NodeView:
+    nv = job.nodes.get(name)
+    if nv is None:
+        nv = job.nodes[name] = NodeView(name)
+    return nv
 
 
 def _kernel_node(role: FileRole) -> str:
@@ -140,12 +146,18 @@ def _identity(rr: RankResult) -> tuple[int | None, str, int | None]:
     return rank, node, local
 
 
+def _attempt(rr: RankResult) -> int | None:
+    for role in rr.unit.roles:
+        if role.attempt is not None:
+            return role.attempt
+    return None
+
+
 def _pick_attempt(job: JobView, ranks: list[RankResult]) -> list[RankResult]:
     """The latest torchrun attempt in which training made progress (earlier ones are history)."""
     attempts: dict[int | None, list[RankResult]] = defaultdict(list)
     for rr in ranks:
-        att = next((r.attempt for r in rr.unit.roles if r.attempt is not None), None)
-        attempts[att].append(rr)
+        attempts[_attempt(rr)].append(rr)
     if len(attempts) <= 1:
         job.attempt = next(iter(attempts), None)
         return ranks

@@ -14,9 +14,11 @@ CUDA_VISIBLE_DEVICES / ASCEND_RT_VISIBLE_DEVICES). Used by diagnose offline and 
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from trainmedic.model import Card, RankLocation
@@ -26,9 +28,11 @@ _BUS = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=4096)
 def normalize_bus_id(text: str | None) -> str | None:
     """One spelling for a PCI address: "00000000:18:00.0", "0000:18:00", "18:00.0" and NCCL's
-    "18000" all become "0000:18:00.0". None when `text` is not a bus id."""
+    "18000" all become "0000:18:00.0". None when `text` is not a bus id. Cached: every node of a
+    job repeats the same few addresses."""
     if not text:
         return None
     s = text.strip().removeprefix("PCI:").removeprefix("pci:")
@@ -47,6 +51,9 @@ def normalize_bus_id(text: str | None) -> str | None:
     return None
 
 
+_NO_VALUE = frozenset({"", "[N/A]", "N/A", "[Not Supported]"})
+
+
 def parse_nvidia_smi_csv(node: str, text: str) -> list[Card]:
     """Cards from `nvidia-smi --query-gpu=index,pci.bus_id,serial,uuid[,name] --format=csv[,noheader]`."""
     rows = list(csv.reader(io.StringIO(text)))
@@ -59,26 +66,17 @@ def parse_nvidia_smi_csv(node: str, text: str) -> list[Card]:
         header = ["index", "pci.bus_id", "serial", "uuid", "name"][: len(rows[0])]
         body = rows
     cols = {name: i for i, name in enumerate(header)}
+    index = cols["index"]
+    wanted = [cols.get(name) for name in ("pci.bus_id", "uuid", "serial", "name")]
     cards: list[Card] = []
     for row in body:
         cells = [c.strip() for c in row]
-        if len(cells) < len(header) or not cells[cols["index"]].isdigit():
+        if len(cells) < len(header) or not cells[index].isdigit():
             continue
-
-        def get(name: str, cells: list[str] = cells) -> str | None:
-            i = cols.get(name)
-            v = cells[i] if i is not None else None
-            return v if v and v not in ("[N/A]", "N/A", "[Not Supported]") else None
-
+        bus_id, uuid, serial, model = [None if i is None or cells[i] in _NO_VALUE else cells[i] for i in wanted]
         cards.append(
             Card(
-                node=node,
-                index=int(cells[cols["index"]]),
-                bus_id=get("pci.bus_id"),
-                uuid=get("uuid"),
-                serial=get("serial"),
-                vendor="nvidia",
-                model=get("name"),
+                node=node, index=int(cells[index]), bus_id=bus_id, uuid=uuid, serial=serial, vendor="nvidia", model=model
             )
         )
     return cards
@@ -108,24 +106,35 @@ def parse_npu_smi(node: str, text: str) -> list[Card]:
 
 @dataclass(slots=True)
 class CardMap:
-    """Card inventories per node plus explicit rank placements; answers rank -> card and bus -> card."""
+    """Card inventories per node plus explicit rank placements; answers rank -> card and bus -> card.
+
+    A node's inventory text is parsed when the node is first asked about: a job leaves one per node
+    (thousands) and a diagnosis asks about a few."""
 
     cards: dict[str, dict[int, Card]] = field(default_factory=dict)
+    """node -> index -> card, for the nodes read so far."""
     _by_bus: dict[tuple[str, str], Card] = field(default_factory=dict)
     ranks: dict[int, RankLocation] = field(default_factory=dict)
+    _unread: dict[str, list[tuple[Callable[[str, str], list[Card]], str]]] = field(default_factory=dict)
+    """node -> inventories not parsed yet (parser, text), in the order they were added."""
 
     def add_cards(self, cards: list[Card]) -> None:
         for c in cards:
+            self._read(c.node)  # an inventory added earlier goes first, as if it had been read then
             self.cards.setdefault(c.node, {})[c.index] = c
             bus = normalize_bus_id(c.bus_id)
             if bus:
                 self._by_bus[(c.node, bus)] = c
 
     def add_nvidia_smi_csv(self, node: str, text: str) -> None:
-        self.add_cards(parse_nvidia_smi_csv(node, text))
+        self._unread.setdefault(node, []).append((parse_nvidia_smi_csv, text))
 
     def add_npu_smi(self, node: str, text: str) -> None:
-        self.add_cards(parse_npu_smi(node, text))
+        self._unread.setdefault(node, []).append((parse_npu_smi, text))
+
+    def _read(self, node: str) -> None:
+        for parse, text in self._unread.pop(node, ()):
+            self.add_cards(parse(node, text))
 
     def add_rank_map(self, text: str) -> int:
         """A JSON rank map: `{"ranks": [{"rank", "node", "local_rank", "card": {...}}]}` or a bare list.
@@ -160,6 +169,7 @@ class CardMap:
         bus = normalize_bus_id(bus_id)
         if bus is None:
             return None
+        self._read(node)
         card = self._by_bus.get((node, bus))
         if card is None and bus.endswith(".0"):
             card = self._by_bus.get((node, bus[:-1] + "0"))
@@ -185,6 +195,7 @@ class CardMap:
             if card is not None:
                 return card
         index = self.device_index(local_rank, visible)
+        self._read(node)
         card = self.cards.get(node, {}).get(index)
         if card is not None:
             return card
