@@ -10,7 +10,7 @@ setup(
             "trainmedic.logs._fastlog",
             ["src/trainmedic/logs/_fastlog.c"],
             optional=True,
-            extra_compile_args=["-O2", "-std=c99", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
+            extra_compile_args=["-std=c99", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
         )
     ],
 )

@@ -398,38 +398,31 @@ static PyObject *fl_digit_blind(PyObject *self, PyObject *args) {
     return out;
 }
 
+/* the length of the longest piece of s[0:n] between "\n"s */
+static Py_ssize_t longest_run(const char *s, Py_ssize_t n) {
+    const char *end = s + n, *p = s;
+    Py_ssize_t best = 0;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        Py_ssize_t len = (nl ? nl : end) - p;
+        if (len > best) best = len;
+        if (!nl) break;
+        p = nl + 1;
+    }
+    return best;
+}
+
 /* longest_line(text): the length of the longest line (pieces between "\n") of a str or bytes */
 static PyObject *fl_longest_line(PyObject *self, PyObject *arg) {
-    Py_ssize_t best = 0, run = 0;
-    if (PyBytes_Check(arg)) {
-        const char *s = PyBytes_AS_STRING(arg), *end = s + PyBytes_GET_SIZE(arg), *p = s;
-        while (p < end) {
-            const char *nl = memchr(p, '\n', (size_t)(end - p));
-            Py_ssize_t len = (nl ? nl : end) - p;
-            if (len > best) best = len;
-            if (!nl) break;
-            p = nl + 1;
-        }
-        return PyLong_FromSsize_t(best);
-    }
+    if (PyBytes_Check(arg)) return PyLong_FromSsize_t(longest_run(PyBytes_AS_STRING(arg), PyBytes_GET_SIZE(arg)));
     if (!PyUnicode_Check(arg)) {
         PyErr_SetString(PyExc_TypeError, "expected str or bytes");
         return NULL;
     }
-    Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(arg), best = 0, run = 0;
     int kind = PyUnicode_KIND(arg);
     const void *data = PyUnicode_DATA(arg);
-    if (kind == PyUnicode_1BYTE_KIND) {
-        const char *s = (const char *)data, *end = s + n, *p = s;
-        while (p < end) {
-            const char *nl = memchr(p, '\n', (size_t)(end - p));
-            Py_ssize_t len = (nl ? nl : end) - p;
-            if (len > best) best = len;
-            if (!nl) break;
-            p = nl + 1;
-        }
-        return PyLong_FromSsize_t(best);
-    }
+    if (kind == PyUnicode_1BYTE_KIND) return PyLong_FromSsize_t(longest_run((const char *)data, n));
     for (Py_ssize_t i = 0; i < n; i++) {
         if (PyUnicode_READ(kind, data, i) == '\n') {
             if (run > best) best = run;
