@@ -154,3 +154,10 @@ def test_control_bytes_match_looks_binary() -> None:
         sample = data[:4096]
         control = len(sample) - len(sample.translate(None, reading._CONTROL))
         assert fast.control_bytes(data, 4096) == (control, sample.count(0))
+
+
+def test_years_beyond_a_c_long_go_back_to_python() -> None:
+    line = "Nov 24 11:46:30 node1 kernel: x"
+    assert fast.line_time(line, 10**30) == timestamps._py_line_time(line, 10**30)
+    assert fast.end_time(line, 10**30, 8192, 60) is NotImplemented
+    assert timestamps.end_time(line, 10**30) == timestamps._py_end_time(line, 10**30, 8192, 60)

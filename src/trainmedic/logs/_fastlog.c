@@ -273,6 +273,26 @@ static int ascii_span(const char *s, Py_ssize_t n) {
     return 1;
 }
 
+/* py_line_time(line, year), or an error if timestamps has not registered it */
+static PyObject *python_time(PyObject *line, PyObject *year_obj) {
+    if (py_line_time == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "_fastlog: import trainmedic.logs.timestamps first (it registers the fallback)");
+        return NULL;
+    }
+    return PyObject_CallFunctionObjArgs(py_line_time, line, year_obj, NULL);
+}
+
+/* A year as a C long; 0 with no error set where it does not fit (the caller hands the work to Python). */
+static int year_of(PyObject *year_obj, long *year) {
+    *year = PyLong_AsLong(year_obj);
+    if (*year == -1 && PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError)) return -1;
+        PyErr_Clear();
+        return 0;
+    }
+    return 1;
+}
+
 /* The time of text[a:b] (a line) as a new reference: a float or None. */
 static PyObject *time_of(PyObject *text, const char *s, Py_ssize_t a, Py_ssize_t b, long year, PyObject *year_obj) {
     double at;
@@ -280,7 +300,7 @@ static PyObject *time_of(PyObject *text, const char *s, Py_ssize_t a, Py_ssize_t
     if (!ascii_span(s + a, k)) {
         PyObject *line = PyUnicode_Substring(text, a, b);
         if (line == NULL) return NULL;
-        PyObject *r = PyObject_CallFunctionObjArgs(py_line_time, line, year_obj, NULL);
+        PyObject *r = python_time(line, year_obj);
         Py_DECREF(line);
         return r;
     }
@@ -299,10 +319,11 @@ static int one_byte(PyObject *text) {
 
 static PyObject *fl_line_time(PyObject *self, PyObject *args) {
     PyObject *line, *year_obj;
+    long year;
     if (!PyArg_ParseTuple(args, "UO", &line, &year_obj)) return NULL;
-    long year = PyLong_AsLong(year_obj);
-    if (year == -1 && PyErr_Occurred()) return NULL;
-    if (!PyUnicode_IS_ASCII(line)) return PyObject_CallFunctionObjArgs(py_line_time, line, year_obj, NULL);
+    int fits = year_of(year_obj, &year);
+    if (fits < 0) return NULL;
+    if (!fits || !PyUnicode_IS_ASCII(line)) return python_time(line, year_obj);
     const char *s = (const char *)PyUnicode_DATA(line);
     return time_of(line, s, 0, PyUnicode_GET_LENGTH(line), year, year_obj);
 }
@@ -314,8 +335,10 @@ static PyObject *fl_end_time(PyObject *self, PyObject *args) {
     Py_ssize_t chars, lines;
     if (!PyArg_ParseTuple(args, "UOnn", &text, &year_obj, &chars, &lines)) return NULL;
     if (one_byte(text) != 1) Py_RETURN_NOTIMPLEMENTED;
-    long year = PyLong_AsLong(year_obj);
-    if (year == -1 && PyErr_Occurred()) return NULL;
+    long year;
+    int fits = year_of(year_obj, &year);
+    if (fits < 0) return NULL;
+    if (!fits) Py_RETURN_NOTIMPLEMENTED;
     const char *s = (const char *)PyUnicode_DATA(text);
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
     Py_ssize_t lo = n > chars ? n - chars : 0, end = n;
@@ -337,8 +360,10 @@ static PyObject *fl_after(PyObject *self, PyObject *args) {
     Py_ssize_t max_chars;
     if (!PyArg_ParseTuple(args, "UOOn", &text, &when, &year_obj, &max_chars)) return NULL;
     if (one_byte(text) != 1) Py_RETURN_NOTIMPLEMENTED;
-    long year = PyLong_AsLong(year_obj);
-    if (year == -1 && PyErr_Occurred()) return NULL;
+    long year;
+    int fits = year_of(year_obj, &year);
+    if (fits < 0) return NULL;
+    if (!fits) Py_RETURN_NOTIMPLEMENTED;
     const char *s = (const char *)PyUnicode_DATA(text);
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
     Py_ssize_t floor = n > max_chars ? n - max_chars : 0;
@@ -494,8 +519,10 @@ static PyObject *fl_last_step_lines(PyObject *self, PyObject *args) {
     Py_ssize_t want;
     if (!PyArg_ParseTuple(args, "UOnO!OO", &text, &year_obj, &want, &PyDict_Type, &shapes, &shape_of, &make)) return NULL;
     if (one_byte(text) != 1) Py_RETURN_NOTIMPLEMENTED;
-    long year = PyLong_AsLong(year_obj);
-    if (year == -1 && PyErr_Occurred()) return NULL;
+    long year;
+    int fits = year_of(year_obj, &year);
+    if (fits < 0) return NULL;
+    if (!fits) Py_RETURN_NOTIMPLEMENTED;
     const char *s = (const char *)PyUnicode_DATA(text);
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
     int ascii = PyUnicode_IS_ASCII(text);
