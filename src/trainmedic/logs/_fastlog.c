@@ -481,12 +481,10 @@ static PyObject *fl_control_bytes(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "y*n", &buf, &limit)) return NULL;
     const unsigned char *s = buf.buf;
     Py_ssize_t n = buf.len < limit ? buf.len : limit;
-    for (Py_ssize_t i = 0; i < n; i++) {
+    for (Py_ssize_t i = 0; i < n; i++) { /* branch-free, so the compiler vectorizes it */
         unsigned char c = s[i];
-        if (c == 0)
-            nuls++;
-        else if (c < 9 || (c > 13 && c < 32))
-            control++;
+        nuls += c == 0;
+        control += (c != 0) & ((c < 9) | ((c > 13) & (c < 32)));
     }
     PyBuffer_Release(&buf);
     return Py_BuildValue("nn", control, nuls);
