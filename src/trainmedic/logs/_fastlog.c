@@ -317,6 +317,14 @@ static int one_byte(PyObject *text) {
     return PyUnicode_KIND(text) == PyUnicode_1BYTE_KIND;
 }
 
+/* 1 where this module reads `text` (a 1-byte string) with `year` (fits a C long); 0 where the
+ * Python code must; -1 with an error set */
+static int readable(PyObject *text, PyObject *year_obj, long *year) {
+    int kind = one_byte(text);
+    if (kind != 1) return kind;
+    return year_of(year_obj, year);
+}
+
 static PyObject *fl_line_time(PyObject *self, PyObject *args) {
     PyObject *line, *year_obj;
     long year;
@@ -334,11 +342,10 @@ static PyObject *fl_end_time(PyObject *self, PyObject *args) {
     PyObject *text, *year_obj;
     Py_ssize_t chars, lines;
     if (!PyArg_ParseTuple(args, "UOnn", &text, &year_obj, &chars, &lines)) return NULL;
-    if (one_byte(text) != 1) Py_RETURN_NOTIMPLEMENTED;
     long year;
-    int fits = year_of(year_obj, &year);
-    if (fits < 0) return NULL;
-    if (!fits) Py_RETURN_NOTIMPLEMENTED;
+    int ok = readable(text, year_obj, &year);
+    if (ok < 0) return NULL;
+    if (!ok) Py_RETURN_NOTIMPLEMENTED;
     const char *s = (const char *)PyUnicode_DATA(text);
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
     Py_ssize_t lo = n > chars ? n - chars : 0, end = n;
@@ -359,11 +366,10 @@ static PyObject *fl_after(PyObject *self, PyObject *args) {
     PyObject *text, *when, *year_obj;
     Py_ssize_t max_chars;
     if (!PyArg_ParseTuple(args, "UOOn", &text, &when, &year_obj, &max_chars)) return NULL;
-    if (one_byte(text) != 1) Py_RETURN_NOTIMPLEMENTED;
     long year;
-    int fits = year_of(year_obj, &year);
-    if (fits < 0) return NULL;
-    if (!fits) Py_RETURN_NOTIMPLEMENTED;
+    int ok = readable(text, year_obj, &year);
+    if (ok < 0) return NULL;
+    if (!ok) Py_RETURN_NOTIMPLEMENTED;
     const char *s = (const char *)PyUnicode_DATA(text);
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
     Py_ssize_t floor = n > max_chars ? n - max_chars : 0;
@@ -516,11 +522,10 @@ static PyObject *fl_last_step_lines(PyObject *self, PyObject *args) {
     PyObject *text, *year_obj, *shapes, *shape_of, *make;
     Py_ssize_t want;
     if (!PyArg_ParseTuple(args, "UOnO!OO", &text, &year_obj, &want, &PyDict_Type, &shapes, &shape_of, &make)) return NULL;
-    if (one_byte(text) != 1) Py_RETURN_NOTIMPLEMENTED;
     long year;
-    int fits = year_of(year_obj, &year);
-    if (fits < 0) return NULL;
-    if (!fits) Py_RETURN_NOTIMPLEMENTED;
+    int ok = readable(text, year_obj, &year);
+    if (ok < 0) return NULL;
+    if (!ok) Py_RETURN_NOTIMPLEMENTED;
     const char *s = (const char *)PyUnicode_DATA(text);
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
     int ascii = PyUnicode_IS_ASCII(text);
