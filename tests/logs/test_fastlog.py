@@ -161,3 +161,68 @@ def test_years_beyond_a_c_long_go_back_to_python() -> None:
     assert fast.line_time(line, 10**30) == timestamps._py_line_time(line, 10**30)
     assert fast.end_time(line, 10**30, 8192, 60) is NotImplemented
     assert timestamps.end_time(line, 10**30) == timestamps._py_end_time(line, 10**30, 8192, 60)
+
+
+def _odd_files(tmp: Path) -> list[Path]:
+    """Files at every edge read_text has: empty, one byte, exactly the head+tail size and one more,
+    tails that start on, before and after a line break, no line break, long lines, NULs, control
+    bytes around the 5% mark, Latin-1 and UTF-8 bytes, in the head or the tail only."""
+    rng = random.Random(7)
+    line = b"2026-11-24 11:46:30,206 INFO [rank 3] step 100 loss 2.5\n"
+    bodies: dict[str, bytes] = {
+        "empty": b"",
+        "one": b"x",
+        "newline": b"\n",
+        "lines": line * 40,
+        "no_newline": b"y" * 900,
+        "long_line": b"z" * 9000 + b"\n" + line,
+        "long_last": line * 3 + b"q" * 8200,
+        "nul_head": b"\x00" * 10 + line * 40,
+        "nul_tail": line * 40 + b"\x00\x00\n",
+        "latin1": line * 20 + b"caf\xe9\n" + line * 20,
+        "utf8": line * 20 + "café ✓\n".encode() + line * 20,
+        "utf8_head": "café\n".encode() + line * 40,
+        "control_few": (b"\x1b[0m" + line) * 30,
+        "control_many": bytes(rng.randrange(1, 9) for _ in range(3000)) + line * 5,
+        "binary_tail": line * 100 + bytes(rng.randrange(256) for _ in range(5000)),
+        "crlf": line.replace(b"\n", b"\r\n") * 30,
+    }
+    for n in (255, 256, 257, 511, 512, 513, 1023, 1024, 1025):
+        bodies[f"size_{n}"] = (line * 30)[:n]
+    for k in (204, 205, 206, 230, 250):  # control bytes on both sides of 5% of 4 KB (204.8)
+        block = bytearray(b"v" * 4096)
+        for i in range(k):
+            block[i * 16 + 3] = 7
+        bodies[f"control_{k}"] = bytes(block) * 2 + b"\n"
+        bodies[f"control_{k}_small"] = bytes(block[: 20 * 16]) + b"\n"
+    bodies["only_last_newline"] = b"a" * 2000 + b"\n"
+    for cut in range(-3, 4):  # a line break just before, at and after where the tail starts
+        body = bytearray(b"a" * 700)
+        body[1024 - 300 - 1 + cut if 1024 - 300 - 1 + cut < 700 else 699] = ord("\n")
+        bodies[f"nl_at_{cut}"] = bytes(body) + b"b" * 400 + b"\n"
+    for i in range(40):  # random mixtures
+        parts = [rng.choice([line, b"\n", b"\x00", b"\xe9", "✓".encode(), b"\x07", b"w" * rng.randrange(9000)]) for _ in range(rng.randrange(1, 60))]
+        bodies[f"mix_{i}"] = b"".join(parts)
+    out = []
+    for name, body in bodies.items():
+        p = tmp / name
+        p.write_bytes(body)
+        out.append(p)
+    return out
+
+
+@pytest.mark.parametrize(("head", "tail"), [(1 << 20, 0), (256, 768), (16 * 1024, 4 * 1024 * 1024), (0, 300), (300, 0)])
+def test_read_text_matches_python(tmp_path: Path, head: int, tail: int) -> None:
+    files = _odd_files(tmp_path) + sorted(p for p in DATA.rglob("*") if p.is_file())
+    assert len(files) > 100
+    compiled = 0
+    for p in files:
+        py = reading._py_read_text(str(p), p.name, head, tail)
+        got = fast.read_text(str(p), head, tail)
+        if got is not None:
+            compiled += 1
+            assert reading.Text(p.name, *got) == py, p
+        assert reading.read_text(str(p), p.name, head, tail) == py, p
+    assert compiled > 20  # the plain files do take the compiled path
+    assert fast.read_text(str(tmp_path / "missing"), head, tail) is None
+    assert reading.read_text(str(tmp_path / "missing"), "missing", head, tail).problems[0].startswith("unreadable")

@@ -13,9 +13,13 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define TIME_KEY 128   /* timestamps._TIME_KEY: only a line's first characters decide its time */
 #define STAMP_CHARS 40 /* timestamps._STAMP_CHARS */
+#define MAX_LINE_CHARS 8192 /* reading.MAX_LINE_CHARS */
 
 static PyObject *py_line_time = NULL; /* timestamps._py_line_time, for non-ASCII lines */
 
@@ -496,6 +500,120 @@ static PyObject *fl_control_bytes(PyObject *self, PyObject *args) {
     return Py_BuildValue("nn", control, nuls);
 }
 
+/* reading.looks_binary on data that holds no NUL: more than 5% control bytes in its first 4 KB */
+static int binary_sample(const unsigned char *s, Py_ssize_t len) {
+    Py_ssize_t n = len < 4096 ? len : 4096, control = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char c = s[i];
+        control += (c != 0) & ((c < 9) | ((c > 13) & (c < 32)));
+    }
+    return n > 0 && (double)control > (double)n * 0.05;
+}
+
+/* every byte below 128 and none NUL (what reading.read_text decodes as plain ASCII, nothing dropped) */
+static int clean_ascii(const unsigned char *s, Py_ssize_t n) {
+    unsigned char bad = 0;
+    for (Py_ssize_t i = 0; i < n; i++) bad |= (s[i] & 0x80) | (s[i] == 0);
+    return !bad;
+}
+
+/* reading.cut_long_lines would leave it as it is */
+static int short_lines(const char *s, Py_ssize_t n) {
+    return n <= MAX_LINE_CHARS || longest_run(s, n) <= MAX_LINE_CHARS;
+}
+
+/* read_text(path, head_bytes, tail_bytes) -> (size, head, tail, tail_offset, bytes_read), or None.
+ *
+ * reading.read_text for the plain case, with the GIL released while it reads: a readable file whose
+ * head and tail are ASCII without NUL, not binary, with no line over MAX_LINE_CHARS and a line break
+ * in a partial tail. Anything else (errors included) gives None, and the Python code reads the file
+ * again and says what is odd about it. */
+static PyObject *fl_read_text(PyObject *self, PyObject *args) {
+    PyObject *path_obj, *path_bytes = NULL;
+    Py_ssize_t head_bytes, tail_bytes;
+    if (!PyArg_ParseTuple(args, "Onn", &path_obj, &head_bytes, &tail_bytes)) return NULL;
+    if (head_bytes < 0 || tail_bytes < 0) Py_RETURN_NONE;
+    if (!PyUnicode_FSConverter(path_obj, &path_bytes)) return NULL;
+    const char *path = PyBytes_AS_STRING(path_bytes);
+    char *buf = NULL;
+    Py_ssize_t size = 0, head_len = 0, tail_start = 0, tail_len = 0, offset = 0;
+    int ok = 0;
+    Py_BEGIN_ALLOW_THREADS
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        struct stat st;
+        if (fstat(fd, &st) == 0 && st.st_size >= 0 && st.st_size < PY_SSIZE_T_MAX / 2) {
+            size = (Py_ssize_t)st.st_size;
+            if (size <= head_bytes + tail_bytes) {
+                /* as read_text: one read of size + 1, then more while short of size */
+                buf = PyMem_RawMalloc((size_t)size + 2);
+                if (buf != NULL) {
+                    ssize_t r = read(fd, buf, (size_t)size + 1);
+                    Py_ssize_t got = r;
+                    while (r >= 0 && got < size) {
+                        r = read(fd, buf + got, (size_t)(size - got + 1));
+                        if (r <= 0) break;
+                        got += r;
+                    }
+                    if (r >= 0) {
+                        tail_start = 0;
+                        tail_len = got;
+                        ok = 1;
+                    }
+                }
+            } else {
+                buf = PyMem_RawMalloc((size_t)(head_bytes + tail_bytes) + 1);
+                if (buf != NULL) {
+                    ssize_t h = pread(fd, buf, (size_t)head_bytes, 0);
+                    offset = size - tail_bytes;
+                    ssize_t t = h < 0 ? -1 : pread(fd, buf + h, (size_t)tail_bytes, offset);
+                    if (t >= 0) {
+                        head_len = h;
+                        tail_start = h;
+                        tail_len = t;
+                        const char *nl = memchr(buf + tail_start, '\n', (size_t)tail_len);
+                        if (nl != NULL && nl - (buf + tail_start) < tail_len - 1) {
+                            Py_ssize_t cut = nl - (buf + tail_start) + 1;
+                            offset += cut;
+                            tail_start += cut;
+                            tail_len -= cut;
+                        }
+                        ok = 1;
+                    }
+                }
+            }
+        }
+        close(fd);
+    }
+    if (ok) {
+        const unsigned char *head = (const unsigned char *)buf, *tail = (const unsigned char *)buf + tail_start;
+        const unsigned char *first = head_len ? head : tail;
+        Py_ssize_t first_len = head_len ? head_len : tail_len;
+        Py_ssize_t last_len = tail_len < 4096 ? tail_len : 4096;
+        ok = clean_ascii(head, head_len) && clean_ascii(tail, tail_len)
+            && !(binary_sample(first, first_len) && binary_sample(tail + tail_len - last_len, last_len))
+            && short_lines((const char *)head, head_len) && short_lines((const char *)tail, tail_len)
+            && !(offset && memchr(tail, '\n', (size_t)tail_len) == NULL);
+    }
+    Py_END_ALLOW_THREADS
+    Py_DECREF(path_bytes);
+    if (!ok) {
+        PyMem_RawFree(buf);
+        Py_RETURN_NONE;
+    }
+    PyObject *head = PyUnicode_New(head_len, 127), *tail = PyUnicode_New(tail_len, 127);
+    if (head == NULL || tail == NULL) {
+        Py_XDECREF(head);
+        Py_XDECREF(tail);
+        PyMem_RawFree(buf);
+        return NULL;
+    }
+    memcpy(PyUnicode_1BYTE_DATA(head), buf, (size_t)head_len);
+    memcpy(PyUnicode_1BYTE_DATA(tail), buf + tail_start, (size_t)tail_len);
+    PyMem_RawFree(buf);
+    return Py_BuildValue("nNNnn", size, head, tail, offset, head_len + tail_len);
+}
+
 /* Any of ranklog._STEP_WORDS ("step", "Step", "STEP", "iter", "Iter", "ITER") in s[a:b]? */
 static int has_step_word(const char *s, Py_ssize_t a, Py_ssize_t b) {
     for (Py_ssize_t i = a; i + 4 <= b; i++) {
@@ -620,6 +738,7 @@ static PyMethodDef methods[] = {
     {"digit_blind", fl_digit_blind, METH_VARARGS, "digit_blind(text, start=0) -> str: ASCII digits as '#'"},
     {"longest_line", fl_longest_line, METH_O, "longest_line(text) -> int"},
     {"newlines", fl_newlines, METH_VARARGS, "newlines(text, start, end) -> int, as text.count(newline, start, end)"},
+    {"read_text", fl_read_text, METH_VARARGS, "read_text(path, head_bytes, tail_bytes) -> (size, head, tail, tail_offset, bytes_read) | None"},
     {"control_bytes", fl_control_bytes, METH_VARARGS, "control_bytes(data, limit) -> (control, nuls)"},
     {"last_step_lines", fl_last_step_lines, METH_VARARGS, "last_step_lines(text, year, want, shapes, shape_of, make)"},
     {NULL, NULL, 0, NULL},

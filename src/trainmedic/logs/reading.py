@@ -90,6 +90,14 @@ def looks_binary(data: bytes) -> bool:
 def read_text(path: str, rel: str, head_bytes: int = HEAD_BYTES, tail_bytes: int = TAIL_BYTES) -> Text:
     """Read the head and tail of `path` (or all of it when small). Never raises on bad input:
     unreadable, binary or odd files come back empty or partial, with `problems` saying why."""
+    if FAST is not None:  # the plain case (ASCII, nothing odd), read without the GIL
+        got = FAST.read_text(path, head_bytes, tail_bytes)
+        if got is not None:
+            return Text(rel, *got)
+    return _py_read_text(path, rel, head_bytes, tail_bytes)
+
+
+def _py_read_text(path: str, rel: str, head_bytes: int, tail_bytes: int) -> Text:
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError as e:
