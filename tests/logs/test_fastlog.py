@@ -226,3 +226,37 @@ def test_read_text_matches_python(tmp_path: Path, head: int, tail: int) -> None:
     assert compiled > 20  # the plain files do take the compiled path
     assert fast.read_text(str(tmp_path / "missing"), head, tail) is None
     assert reading.read_text(str(tmp_path / "missing"), "missing", head, tail).problems[0].startswith("unreadable")
+
+
+IDENTITY_PIECES = (
+    "RANK=3", "RANK: 12", "RANK=\t 7", "RANK =3", ".RANK=1", "xRANK=2", "_RANK=4", "RANK=", "RANK=x", "MY_RANK=9",
+    "LOCAL_RANK=5", "SLURM_PROCID=6", "aSLURM_PROCID=6", "OMPI_COMM_WORLD_RANK=8", "OMPI_COMM_WORLD_LOCAL_RANK=2",
+    "PMI_RANK:11", "SLURM_LOCALID= 3", "WORLD_SIZE=16", "LOCAL_WORLD_SIZE=8", "WORLD_SIZE:", "CUDA_VISIBLE_DEVICES=0,1,",
+    "HIP_VISIBLE_DEVICES=,1", "ROCR_VISIBLE_DEVICES: 3", "ASCEND_RT_VISIBLE_DEVICES=4,5", "XCUDA_VISIBLE_DEVICES=1",
+    "CUDA_VISIBLE_DEVICE=1", "hostname node1", "host: a.b-c", "hostnamex y", "host=", "node=3abc", "node\t:\t n7",
+    "nodes x", "xhost y", "host:", "hostname", "node", "[rank 12]", "[rank\t3]", "[rank  3]", "[Rank3]", "[RANK7]",
+    "[rank3", "[rank]", "[rank\x1c9]", "[rank 4x]", "2026-11-24 11:46:27,676 INFO", "NCCL INFO", "=", ":", "[", "]",
+)
+
+
+def test_identity_fields_match_python() -> None:
+    rng = random.Random(11)
+    texts = []
+    for p in sorted(DATA.rglob("*")):
+        if p.is_file():
+            t = reading.read_text(str(p), p.name)
+            texts.append((t.head or t.tail)[:16384])
+    seps = (" ", "\n", "\t", "", ",", ".", "_", "x", "1", "é")
+    for _ in range(20_000):
+        texts.append("".join(rng.choice(IDENTITY_PIECES) + rng.choice(seps) for _ in range(rng.randrange(1, 12))))
+    compiled = 0
+    for text in texts:
+        want = ranklog._py_identity_fields(text)
+        got = fast.identity_fields(text)
+        if got is NotImplemented:
+            assert not text.isascii()
+            continue
+        compiled += 1
+        assert list(got.items()) == list(want.items()), text
+    assert compiled > 10_000
+    assert any(ranklog._py_identity_fields(t) for t in texts[-20_000:])  # the generated texts do carry fields

@@ -11,6 +11,9 @@
  */
 
 #define PY_SSIZE_T_CLEAN
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memmem */
+#endif
 #include <Python.h>
 #include <string.h>
 #include <fcntl.h>
@@ -614,6 +617,157 @@ static PyObject *fl_read_text(PyObject *self, PyObject *args) {
     return Py_BuildValue("nNNnn", size, head, tail, offset, head_len + tail_len);
 }
 
+/* ---- ranklog.identity's fields, for ASCII text ---- */
+
+/* [=:][ \t]*(\d+) at s[j]: the digits' span, or 0 */
+static int assign_digits(const char *s, Py_ssize_t n, Py_ssize_t j, Py_ssize_t *a, Py_ssize_t *b) {
+    if (j >= n || (s[j] != '=' && s[j] != ':')) return 0;
+    j++;
+    while (j < n && (s[j] == ' ' || s[j] == '\t')) j++;
+    Py_ssize_t k = j;
+    while (k < n && is_digit(s[k])) k++;
+    if (k == j) return 0;
+    *a = j;
+    *b = k;
+    return 1;
+}
+
+/* [=:][ \t]*([0-9][0-9,]*) at s[j] */
+static int assign_devices(const char *s, Py_ssize_t n, Py_ssize_t j, Py_ssize_t *a, Py_ssize_t *b) {
+    if (j >= n || (s[j] != '=' && s[j] != ':')) return 0;
+    j++;
+    while (j < n && (s[j] == ' ' || s[j] == '\t')) j++;
+    if (j >= n || !is_digit(s[j])) return 0;
+    Py_ssize_t k = j + 1;
+    while (k < n && (is_digit(s[k]) || s[k] == ',')) k++;
+    *a = j;
+    *b = k;
+    return 1;
+}
+
+enum { BEFORE_WORD = 1, BEFORE_WORD_OR_DOT = 2 };
+enum { DIGITS = 1, DEVICES = 2 };
+
+/* The leftmost match of `before` + one of `lits` + an assignment (`value`), as the `_IDENTITY`
+ * regexes find it: (?<![\w.]) or \b before the literal, the value's span in *a, *b. */
+static int leftmost_assignment(const char *s, Py_ssize_t n, const char *const *lits, const int *before, int nlits,
+                               const char *suffix, int value, Py_ssize_t *a, Py_ssize_t *b) {
+    Py_ssize_t best = -1, ba = 0, bb = 0;
+    size_t slen = suffix ? strlen(suffix) : 0;
+    for (int l = 0; l < nlits; l++) {
+        size_t len = strlen(lits[l]);
+        Py_ssize_t limit = best >= 0 ? best : n; /* a later start cannot win */
+        const char *p = s, *end = s + (limit + (Py_ssize_t)len < n ? limit + (Py_ssize_t)len : n);
+        while (p < end) {
+            const char *hit = memmem(p, (size_t)(end - p), lits[l], len);
+            if (hit == NULL || hit - s >= limit) break;
+            Py_ssize_t i = hit - s, j = i + (Py_ssize_t)len;
+            int ok = 1;
+            if (i > 0) {
+                char c = s[i - 1];
+                ok = before[l] == BEFORE_WORD_OR_DOT ? !(is_word(c) || c == '.') : !is_word(c);
+            }
+            if (ok && slen) {
+                ok = j + (Py_ssize_t)slen <= n && memcmp(s + j, suffix, slen) == 0;
+                j += (Py_ssize_t)slen;
+            }
+            Py_ssize_t va, vb;
+            if (ok && (value == DIGITS ? assign_digits(s, n, j, &va, &vb) : assign_devices(s, n, j, &va, &vb))) {
+                best = i;
+                ba = va;
+                bb = vb;
+                break;
+            }
+            p = hit + 1;
+        }
+    }
+    if (best < 0) return 0;
+    *a = ba;
+    *b = bb;
+    return 1;
+}
+
+/* \b(?:host|hostname|node)\b[ \t]*[:=]?[ \t]*([A-Za-z][\w.-]*) */
+static int leftmost_host(const char *s, Py_ssize_t n, Py_ssize_t *a, Py_ssize_t *b) {
+    for (Py_ssize_t i = 0; i + 4 <= n; i++) {
+        if (s[i] != 'h' && s[i] != 'n') continue;
+        if (i > 0 && is_word(s[i - 1])) continue;
+        Py_ssize_t j;
+        if (n - i >= 8 && memcmp(s + i, "hostname", 8) == 0 && !(i + 8 < n && is_word(s[i + 8])))
+            j = i + 8;
+        else if ((memcmp(s + i, "host", 4) == 0 || memcmp(s + i, "node", 4) == 0) && !(i + 4 < n && is_word(s[i + 4])))
+            j = i + 4;
+        else
+            continue;
+        while (j < n && (s[j] == ' ' || s[j] == '\t')) j++;
+        if (j < n && (s[j] == ':' || s[j] == '=')) j++;
+        while (j < n && (s[j] == ' ' || s[j] == '\t')) j++;
+        if (j >= n || !is_alpha(s[j])) continue;
+        Py_ssize_t k = j + 1;
+        while (k < n && (is_word(s[k]) || s[k] == '.' || s[k] == '-')) k++;
+        *a = j;
+        *b = k;
+        return 1;
+    }
+    return 0;
+}
+
+/* \[rank\s?(\d+)\], case-insensitive */
+static int leftmost_prefix_rank(const char *s, Py_ssize_t n, Py_ssize_t *a, Py_ssize_t *b) {
+    const char *p = s, *end = s + n;
+    while ((p = memchr(p, '[', (size_t)(end - p))) != NULL) {
+        Py_ssize_t i = p - s, j = i + 5;
+        p++;
+        if (j > n || (s[i + 1] | 0x20) != 'r' || (s[i + 2] | 0x20) != 'a' || (s[i + 3] | 0x20) != 'n' || (s[i + 4] | 0x20) != 'k')
+            continue;
+        if (j < n && is_space(s[j])) j++;
+        Py_ssize_t k = j;
+        while (k < n && is_digit(s[k])) k++;
+        if (k == j || k >= n || s[k] != ']') continue;
+        *a = j;
+        *b = k;
+        return 1;
+    }
+    return 0;
+}
+
+static int put_span(PyObject *out, const char *key, const char *s, Py_ssize_t a, Py_ssize_t b) {
+    PyObject *v = PyUnicode_FromStringAndSize(s + a, b - a);
+    if (v == NULL) return -1;
+    int r = PyDict_SetItemString(out, key, v);
+    Py_DECREF(v);
+    return r;
+}
+
+/* identity_fields(text) -> dict: ranklog._py_identity_fields for ASCII text; NotImplemented otherwise */
+static PyObject *fl_identity_fields(PyObject *self, PyObject *text) {
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "expected str");
+        return NULL;
+    }
+    if (!PyUnicode_IS_ASCII(text)) Py_RETURN_NOTIMPLEMENTED;
+    const char *s = (const char *)PyUnicode_1BYTE_DATA(text);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text), a, b;
+    static const char *const rank[] = {"RANK", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMI_RANK"};
+    static const int rank_before[] = {BEFORE_WORD_OR_DOT, BEFORE_WORD, BEFORE_WORD, BEFORE_WORD};
+    static const char *const local[] = {"LOCAL_RANK", "SLURM_LOCALID", "OMPI_COMM_WORLD_LOCAL_RANK"};
+    static const char *const world[] = {"WORLD_SIZE"};
+    static const char *const visible[] = {"CUDA", "ASCEND_RT", "HIP", "ROCR"};
+    static const int word[] = {BEFORE_WORD, BEFORE_WORD, BEFORE_WORD, BEFORE_WORD};
+    PyObject *out = PyDict_New();
+    if (out == NULL) return NULL;
+    if ((leftmost_assignment(s, n, rank, rank_before, 4, NULL, DIGITS, &a, &b) && put_span(out, "rank", s, a, b) < 0)
+        || (leftmost_assignment(s, n, local, word, 3, NULL, DIGITS, &a, &b) && put_span(out, "local_rank", s, a, b) < 0)
+        || (leftmost_assignment(s, n, world, word, 1, NULL, DIGITS, &a, &b) && put_span(out, "world_size", s, a, b) < 0)
+        || (leftmost_assignment(s, n, visible, word, 4, "_VISIBLE_DEVICES", DEVICES, &a, &b) && put_span(out, "visible", s, a, b) < 0)
+        || (leftmost_host(s, n, &a, &b) && put_span(out, "host", s, a, b) < 0)
+        || (leftmost_prefix_rank(s, n, &a, &b) && put_span(out, "prefix_rank", s, a, b) < 0)) {
+        Py_DECREF(out);
+        return NULL;
+    }
+    return out;
+}
+
 /* Any of ranklog._STEP_WORDS ("step", "Step", "STEP", "iter", "Iter", "ITER") in s[a:b]? */
 static int has_step_word(const char *s, Py_ssize_t a, Py_ssize_t b) {
     for (Py_ssize_t i = a; i + 4 <= b; i++) {
@@ -739,6 +893,7 @@ static PyMethodDef methods[] = {
     {"longest_line", fl_longest_line, METH_O, "longest_line(text) -> int"},
     {"newlines", fl_newlines, METH_VARARGS, "newlines(text, start, end) -> int, as text.count(newline, start, end)"},
     {"read_text", fl_read_text, METH_VARARGS, "read_text(path, head_bytes, tail_bytes) -> (size, head, tail, tail_offset, bytes_read) | None"},
+    {"identity_fields", fl_identity_fields, METH_O, "identity_fields(text) -> dict, as ranklog._py_identity_fields; NotImplemented for non-ASCII text"},
     {"control_bytes", fl_control_bytes, METH_VARARGS, "control_bytes(data, limit) -> (control, nuls)"},
     {"last_step_lines", fl_last_step_lines, METH_VARARGS, "last_step_lines(text, year, want, shapes, shape_of, make)"},
     {NULL, NULL, 0, NULL},

@@ -240,6 +240,24 @@ _GATES = {
 def identity(text: str) -> dict[str, str]:
     """Identity fields from a rank log's first lines: rank, local_rank, world_size, host, visible
     devices, and from NCCL's "Init COMPLETE" line the bus id and CUDA device."""
+    out = FAST.identity_fields(text) if FAST is not None else NotImplemented
+    if out is NotImplemented:
+        out = _py_identity_fields(text)
+    at = text.find("Init COMPLETE")
+    if at >= 0:
+        line = text[text.rfind("\n", 0, at) + 1 : at + 20]
+        m = _NCCL_INIT.search(line)
+        if m is not None:
+            out["nccl_host"] = m.group("host")
+            out["nccl_rank"] = m.group("rank")
+            out["cuda_dev"] = m.group("cuda")
+            out["bus_id"] = m.group("bus")
+            out["world_size"] = out.get("world_size", m.group("n"))
+    return out  # type: ignore[no-any-return]
+
+
+def _py_identity_fields(text: str) -> dict[str, str]:
+    """The `_IDENTITY` fields: for each, the group of its leftmost match."""
     out: dict[str, str] = {}
     for key, rx in _IDENTITY.items():
         start = 0
@@ -257,16 +275,6 @@ def identity(text: str) -> dict[str, str]:
         m = rx.search(text, start)
         if m is not None:
             out[key] = m.group(1)
-    at = text.find("Init COMPLETE")
-    if at >= 0:
-        line = text[text.rfind("\n", 0, at) + 1 : at + 20]
-        m = _NCCL_INIT.search(line)
-        if m is not None:
-            out["nccl_host"] = m.group("host")
-            out["nccl_rank"] = m.group("rank")
-            out["cuda_dev"] = m.group("cuda")
-            out["bus_id"] = m.group("bus")
-            out["world_size"] = out.get("world_size", m.group("n"))
     return out
 
 
