@@ -51,6 +51,8 @@ def test_binary_junk_unreadable_files_and_bad_bytes_are_reported_and_cost_confid
         return real_open(path, *a, **kw)  # type: ignore[arg-type]
 
     monkeypatch.setattr(reading.os, "open", failing_open)
+    if reading.FAST is not None:  # the compiled reader leaves files it cannot open to the Python one
+        monkeypatch.setattr(reading, "FAST", _Unopenable(reading.FAST, str(victim2)))
     d = diagnose(job, workers=1)
     assert d.verdict.culprit is not None and d.verdict.culprit.rank == 1
     text = " ".join(d.unreadable)
@@ -80,3 +82,16 @@ def test_logs_without_timestamps_still_name_the_silent_rank(tmp_path: Path) -> N
         (job / f"rank_{r}.log").write_text("\n".join(lines) + "\n")
     d = diagnose(job)
     assert d.verdict.culprit is not None and d.verdict.culprit.rank == 2
+
+
+class _Unopenable:
+    """The compiled readers, except that `path` cannot be opened (as root, no file mode makes it so)."""
+
+    def __init__(self, fast: object, path: str) -> None:
+        self._fast, self._path = fast, path
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._fast, name)
+
+    def read_text(self, path: str, head: int, tail: int) -> object:
+        return None if path == self._path else self._fast.read_text(path, head, tail)  # type: ignore[attr-defined]
