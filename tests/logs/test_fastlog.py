@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -260,3 +261,97 @@ def test_identity_fields_match_python() -> None:
         assert list(got.items()) == list(want.items()), text
     assert compiled > 10_000
     assert any(ranklog._py_identity_fields(t) for t in texts[-20_000:])  # the generated texts do carry fields
+
+
+def _rank_files(root: Path) -> list[list[Path]]:
+    """Each rank's logs under `root`, stdout first (as diagnose's scanner orders them)."""
+    groups: dict[Path, list[Path]] = {}
+    for p in sorted(root.rglob("*.log")):
+        if p.name in ("stdout.log", "stderr.log"):
+            groups.setdefault(p.parent, []).append(p)
+    return [sorted(g, key=lambda p: p.name != "stdout.log") for g in groups.values()]
+
+
+def _mutate(text: str, rng: random.Random) -> str:
+    lines = text.split("\n")
+    for _ in range(rng.randrange(4)):
+        if not lines:
+            break
+        i = rng.randrange(len(lines))
+        op = rng.randrange(5)
+        if op == 0:  # a digit run of another length
+            lines[i] = "".join(c if not c.isdigit() or rng.random() < 0.9 else str(rng.randrange(1000)) for c in lines[i])
+        elif op == 1:
+            lines[i] = lines[i].replace("loss ", rng.choice(("loss nan ", "loss inf ", "loss NaN ", "loss 1e9 ")))
+        elif op == 2:
+            del lines[i]
+        elif op == 3:
+            lines.insert(i, rng.choice(lines))
+        else:
+            lines[i] = lines[i].replace("step", rng.choice(("Step", "iter", "ITER", "stepx", "step:")))
+    return "\n".join(lines)
+
+
+def test_scan_text_matches_python(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from trainmedic.catalog import load_catalog
+    from trainmedic.logs.linematch import LineMatcher
+    from trainmedic.sim.job import write_job
+    from trainmedic.sim.plan import SimOptions
+
+    ranks: list[list[tuple[str, reading.Text]]] = []
+    scenarios = ("line_fault", "silent_hang", "node_lost", "straggler", "nan", "user_exception", "double_fault", "crash_no_line")
+    for i, fault in enumerate(scenarios):
+        write_job(SimOptions(nodes=2, cards_per_node=4, fault=fault, seed=i, rank_log_kb=4), tmp_path / fault, workers=1)
+    for root in (tmp_path, DATA / "diagnose" / "real"):
+        for group in _rank_files(root):
+            ranks.append([(p.name, reading.read_text(str(p), p.name)) for p in group])
+    rng = random.Random(5)
+    for group in list(ranks):  # the same logs with digits, NaN losses, step words and lines changed
+        for _ in range(3):
+            ranks.append([(name, t._replace(tail=_mutate(t.tail, rng))) for name, t in group])
+        if len(group) == 2 and group[0][1].tail:
+            out, err = group[0][1], group[1][1]
+            ranks.append([group[0], ("again", out)])  # a second file at the same step: the first one's steps stay
+            ranks.append([group[0], ("older", out._replace(tail=_mutate(out.tail, rng)))])
+            bare = out._replace(tail="\n".join(ln.split(" INFO ", 1)[-1] for ln in out.tail.split("\n")))
+            lower = re.sub(r"step (\d+)", lambda m: f"step {int(m.group(1)) // 2}", bare.tail)
+            ranks.append([("bare", bare), ("bare_again", bare), ("bare_lower", bare._replace(tail=lower))])
+            last = ranklog.last_step_lines(out.tail, 2026, 1)
+            if last:  # one step line, then the failure: the hits' step is this file's
+                ranks.append([("one_step", err._replace(tail=last[0].line + "\n" + err.tail))])
+    matcher = LineMatcher(load_catalog(), ranklog.FALLBACK_CASCADE)
+    took = {True: 0, False: 0}
+    real_scan = fast.scan_text
+
+    class Counting:
+        def __getattr__(self, name: str) -> object:
+            return getattr(fast, name)
+
+        def scan_text(self, *args: object) -> object:
+            got = real_scan(*args)
+            took[got is True] += 1
+            return got
+
+    def scan_all(compiled: bool) -> list[ranklog.RankScan]:
+        monkeypatch.setattr(ranklog, "FAST", Counting() if compiled else None)
+        out = []
+        for group in ranks:
+            rs = ranklog.RankScan()
+            year = None
+            for name, t in group:
+                year = year or timestamps.find_year(t.head or t.tail)
+                ranklog.scan_rank_text(rs, t.head, t.tail, matcher, t.whole, name, year)
+            out.append(rs)
+        return out
+
+    ranklog._BLOCKS.clear()
+    cold = scan_all(compiled=True)  # blocks seen for the first time go to the Python code
+    want = scan_all(compiled=False)
+    warm = scan_all(compiled=True)
+    for c, w, g in zip(cold, want, ranks, strict=True):
+        assert c == w, [n for n, _ in g]
+    for c, w, g in zip(warm, want, ranks, strict=True):
+        assert c == w, [n for n, _ in g]
+    assert took[True] > len(ranks)  # the compiled call did most of the work on the warm pass
+    assert took[False] > 0  # and sent some back (NaN losses, new blocks)
+    assert any(rs.hits for rs in warm) and any(rs.cascade_counts for rs in warm)

@@ -343,16 +343,9 @@ static PyObject *fl_line_time(PyObject *self, PyObject *args) {
     return time_of(line, s, 0, PyUnicode_GET_LENGTH(line), year, year_obj);
 }
 
-/* end_time(text, year, chars, lines): the time of the last timed line among the last `lines` pieces
- * of text[-chars:].split("\n"), from the end; None if none. NotImplemented for wide strings. */
-static PyObject *fl_end_time(PyObject *self, PyObject *args) {
-    PyObject *text, *year_obj;
-    Py_ssize_t chars, lines;
-    if (!PyArg_ParseTuple(args, "UOnn", &text, &year_obj, &chars, &lines)) return NULL;
-    long year;
-    int ok = readable(text, year_obj, &year);
-    if (ok < 0) return NULL;
-    if (!ok) Py_RETURN_NOTIMPLEMENTED;
+/* The time of the last timed line among the last `lines` pieces of text[-chars:].split("\n"), from
+ * the end: a new reference to a float or None, NULL with an error set. */
+static PyObject *end_time_core(PyObject *text, long year, PyObject *year_obj, Py_ssize_t chars, Py_ssize_t lines) {
     const char *s = (const char *)PyUnicode_DATA(text);
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
     Py_ssize_t lo = n > chars ? n - chars : 0, end = n;
@@ -368,15 +361,22 @@ static PyObject *fl_end_time(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* after(text, when, year, max_chars): ranklog._after, see there. NotImplemented for wide strings. */
-static PyObject *fl_after(PyObject *self, PyObject *args) {
-    PyObject *text, *when, *year_obj;
-    Py_ssize_t max_chars;
-    if (!PyArg_ParseTuple(args, "UOOn", &text, &when, &year_obj, &max_chars)) return NULL;
+/* end_time(text, year, chars, lines): the time of the last timed line among the last `lines` pieces
+ * of text[-chars:].split("\n"), from the end; None if none. NotImplemented for wide strings. */
+static PyObject *fl_end_time(PyObject *self, PyObject *args) {
+    PyObject *text, *year_obj;
+    Py_ssize_t chars, lines;
+    if (!PyArg_ParseTuple(args, "UOnn", &text, &year_obj, &chars, &lines)) return NULL;
     long year;
     int ok = readable(text, year_obj, &year);
     if (ok < 0) return NULL;
     if (!ok) Py_RETURN_NOTIMPLEMENTED;
+    return end_time_core(text, year, year_obj, chars, lines);
+}
+
+/* ranklog._after on a 1-byte string: where the lines after `when` (None or a float) begin; -1 with
+ * an error set. */
+static Py_ssize_t after_core(PyObject *text, PyObject *when, long year, PyObject *year_obj, Py_ssize_t max_chars) {
     const char *s = (const char *)PyUnicode_DATA(text);
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
     Py_ssize_t floor = n > max_chars ? n - max_chars : 0;
@@ -384,9 +384,9 @@ static PyObject *fl_after(PyObject *self, PyObject *args) {
         const char *nl = memchr(s + floor, '\n', (size_t)(n - floor));
         floor = nl ? (nl - s) + 1 : 0;
     }
-    if (when == Py_None) return PyLong_FromSsize_t(floor);
+    if (when == Py_None) return floor;
     double w = PyFloat_AsDouble(when);
-    if (w == -1.0 && PyErr_Occurred()) return NULL;
+    if (w == -1.0 && PyErr_Occurred()) return -1;
     Py_ssize_t end = n;
     while (end > floor) {
         Py_ssize_t ls = floor;
@@ -397,17 +397,30 @@ static PyObject *fl_after(PyObject *self, PyObject *args) {
             ls = i >= floor ? i + 1 : 0; /* rfind's -1 + 1: the line runs from the text's start */
         }
         PyObject *r = time_of(text, s, ls, end, year, year_obj);
-        if (r == NULL) return NULL;
+        if (r == NULL) return -1;
         if (r != Py_None) {
             double at = PyFloat_AsDouble(r);
             Py_DECREF(r);
-            if (at < w - 1.0) return PyLong_FromSsize_t(end);
+            if (at < w - 1.0) return end;
         } else {
             Py_DECREF(r);
         }
         end = ls;
     }
-    return PyLong_FromSsize_t(floor);
+    return floor;
+}
+
+/* after(text, when, year, max_chars): ranklog._after, see there. NotImplemented for wide strings. */
+static PyObject *fl_after(PyObject *self, PyObject *args) {
+    PyObject *text, *when, *year_obj;
+    Py_ssize_t max_chars;
+    if (!PyArg_ParseTuple(args, "UOOn", &text, &when, &year_obj, &max_chars)) return NULL;
+    long year;
+    int ok = readable(text, year_obj, &year);
+    if (ok < 0) return NULL;
+    if (!ok) Py_RETURN_NOTIMPLEMENTED;
+    Py_ssize_t at = after_core(text, when, year, year_obj, max_chars);
+    return at < 0 ? NULL : PyLong_FromSsize_t(at);
 }
 
 /* the widest character PyUnicode_New needs for s[a:b] of a 1-byte string (strings must be canonical) */
@@ -768,23 +781,98 @@ static PyObject *fl_identity_fields(PyObject *self, PyObject *text) {
     return out;
 }
 
-/* Any of ranklog._STEP_WORDS ("step", "Step", "STEP", "iter", "Iter", "ITER") in s[a:b]? */
+/* Any of ranklog._STEP_WORDS ("step", "Step", "STEP", "iter", "Iter", "ITER") in s[a:b]? Each has
+ * "t" or "T" second, so only those places are looked at. */
 static int has_step_word(const char *s, Py_ssize_t a, Py_ssize_t b) {
-    for (Py_ssize_t i = a; i + 4 <= b; i++) {
-        char c = s[i];
-        if (c == 's' || c == 'S') {
-            if ((s[i + 1] == 't' && s[i + 2] == 'e' && s[i + 3] == 'p' && c == 's') ||
-                (c == 'S' && ((s[i + 1] == 't' && s[i + 2] == 'e' && s[i + 3] == 'p') ||
-                              (s[i + 1] == 'T' && s[i + 2] == 'E' && s[i + 3] == 'P'))))
-                return 1;
-        } else if (c == 'i' || c == 'I') {
-            if ((c == 'i' && s[i + 1] == 't' && s[i + 2] == 'e' && s[i + 3] == 'r') ||
-                (c == 'I' && ((s[i + 1] == 't' && s[i + 2] == 'e' && s[i + 3] == 'r') ||
-                              (s[i + 1] == 'T' && s[i + 2] == 'E' && s[i + 3] == 'R'))))
-                return 1;
+    for (Py_ssize_t i = a + 1; i + 3 <= b; i++) {
+        char t = s[i];
+        if (t != 't' && t != 'T') continue;
+        char c = s[i - 1], x = s[i + 1], y = s[i + 2];
+        if (t == 't') {
+            if (((c == 's' || c == 'S') && x == 'e' && y == 'p') || ((c == 'i' || c == 'I') && x == 'e' && y == 'r')) return 1;
+        } else if ((c == 'S' && x == 'E' && y == 'P') || (c == 'I' && x == 'E' && y == 'R')) {
+            return 1;
         }
     }
     return 0;
+}
+
+typedef struct {
+    Py_ssize_t start, end; /* the line is text[start:end] */
+    PyObject *step;        /* its step number (a new reference) */
+} StepAt;
+
+static void drop_steps(StepAt *found, Py_ssize_t count) {
+    for (Py_ssize_t i = 0; i < count; i++) Py_DECREF(found[i].step);
+}
+
+/* The core of last_step_lines: up to `want` step lines of text, found from the end, into `found`
+ * (newest first); their count, or -1 with an error set. */
+static Py_ssize_t step_lines_core(PyObject *text, long year, PyObject *year_obj, Py_ssize_t want, PyObject *shapes,
+                                  PyObject *shape_of, StepAt *found) {
+    const char *s = (const char *)PyUnicode_DATA(text);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text), count = 0;
+    int ascii = PyUnicode_IS_ASCII(text);
+    Py_ssize_t end = n;
+    for (;;) {
+        if (count >= want) break;
+        Py_ssize_t st = end;
+        while (st > 0 && s[st - 1] != '\n') st--;
+        if (has_step_word(s, st, end)) {
+            PyObject *key = PyUnicode_New(end - st, ascii ? 127 : max_char(s, st, end));
+            if (key == NULL) goto fail;
+            Py_UCS1 *o = PyUnicode_1BYTE_DATA(key);
+            for (Py_ssize_t i = st; i < end; i++) o[i - st] = is_digit(s[i]) ? '#' : (Py_UCS1)s[i];
+            PyObject *shape = PyDict_GetItemWithError(shapes, key); /* borrowed */
+            if (shape == NULL && PyErr_Occurred()) {
+                Py_DECREF(key);
+                goto fail;
+            }
+            Py_XINCREF(shape);
+            Py_DECREF(key);
+            if (shape == NULL) {
+                PyObject *line = PyUnicode_Substring(text, st, end);
+                if (line == NULL) goto fail;
+                shape = PyObject_CallOneArg(shape_of, line);
+                Py_DECREF(line);
+                if (shape == NULL) goto fail;
+            }
+            if (shape != Py_None) {
+                Py_ssize_t a = PyLong_AsSsize_t(PyTuple_GET_ITEM(shape, 0));
+                Py_ssize_t b = PyLong_AsSsize_t(PyTuple_GET_ITEM(shape, 1));
+                int ok = PyObject_IsTrue(PyTuple_GET_ITEM(shape, 2));
+                if (ok == 0) {
+                    PyObject *t = time_of(text, s, st, end, year, year_obj);
+                    if (t == NULL) {
+                        Py_DECREF(shape);
+                        goto fail;
+                    }
+                    ok = t != Py_None;
+                    Py_DECREF(t);
+                }
+                if (ok) {
+                    PyObject *num = PyUnicode_Substring(text, st + a, st + b);
+                    PyObject *step = num ? PyLong_FromUnicodeObject(num, 10) : NULL;
+                    Py_XDECREF(num);
+                    if (step == NULL) {
+                        Py_DECREF(shape);
+                        goto fail;
+                    }
+                    found[count].start = st;
+                    found[count].end = end;
+                    found[count].step = step;
+                    count++;
+                }
+            }
+            Py_DECREF(shape);
+        }
+        if (st == 0) break;
+        end = st - 1;
+    }
+    return count;
+fail:
+    drop_steps(found, count);
+    return -1;
 }
 
 /* last_step_lines(text, year, want, shapes, shape_of, make): ranklog.last_step_lines, see there.
@@ -798,81 +886,347 @@ static PyObject *fl_last_step_lines(PyObject *self, PyObject *args) {
     int ok = readable(text, year_obj, &year);
     if (ok < 0) return NULL;
     if (!ok) Py_RETURN_NOTIMPLEMENTED;
-    const char *s = (const char *)PyUnicode_DATA(text);
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
-    int ascii = PyUnicode_IS_ASCII(text);
-    PyObject *found = PyList_New(0);
-    if (found == NULL) return NULL;
-    Py_ssize_t end = n;
-    for (;;) {
-        if (PyList_GET_SIZE(found) >= want) break;
-        Py_ssize_t st = end;
-        while (st > 0 && s[st - 1] != '\n') st--;
-        if (has_step_word(s, st, end)) {
-            PyObject *key = PyUnicode_New(end - st, ascii ? 127 : max_char(s, st, end));
-            if (key == NULL) goto fail;
-            Py_UCS1 *o = PyUnicode_1BYTE_DATA(key);
-            for (Py_ssize_t i = st; i < end; i++) o[i - st] = is_digit(s[i]) ? '#' : (Py_UCS1)s[i];
-            PyObject *shape = PyDict_GetItemWithError(shapes, key); /* borrowed */
-            PyObject *line = NULL;
-            if (shape == NULL && PyErr_Occurred()) {
-                Py_DECREF(key);
-                goto fail;
-            }
-            if (shape != NULL) Py_INCREF(shape);
-            Py_DECREF(key);
-            line = PyUnicode_Substring(text, st, end);
-            if (line == NULL) {
-                Py_XDECREF(shape);
-                goto fail;
-            }
-            if (shape == NULL) {
-                shape = PyObject_CallOneArg(shape_of, line);
-                if (shape == NULL) {
-                    Py_DECREF(line);
-                    goto fail;
-                }
-            }
-            if (shape != Py_None) {
-                Py_ssize_t a = PyLong_AsSsize_t(PyTuple_GET_ITEM(shape, 0));
-                Py_ssize_t b = PyLong_AsSsize_t(PyTuple_GET_ITEM(shape, 1));
-                int ok = PyObject_IsTrue(PyTuple_GET_ITEM(shape, 2));
-                if (ok == 0) {
-                    PyObject *t = time_of(line, s + st, 0, end - st, year, year_obj);
-                    if (t == NULL) {
-                        Py_DECREF(shape);
-                        Py_DECREF(line);
-                        goto fail;
-                    }
-                    ok = t != Py_None;
-                    Py_DECREF(t);
-                }
-                if (ok) {
-                    PyObject *num = PyUnicode_Substring(line, a, b);
-                    PyObject *step = num ? PyLong_FromUnicodeObject(num, 10) : NULL;
-                    Py_XDECREF(num);
-                    PyObject *item = step ? PyObject_CallFunction(make, "nOO", st, line, step) : NULL;
-                    Py_XDECREF(step);
-                    if (item == NULL || PyList_Append(found, item) < 0) {
-                        Py_XDECREF(item);
-                        Py_DECREF(shape);
-                        Py_DECREF(line);
-                        goto fail;
-                    }
-                    Py_DECREF(item);
-                }
-            }
-            Py_DECREF(shape);
-            Py_DECREF(line);
-        }
-        if (st == 0) break;
-        end = st - 1;
+    if (want < 0) want = 0;
+    StepAt *found = PyMem_Malloc(sizeof(StepAt) * (size_t)(want ? want : 1));
+    if (found == NULL) return PyErr_NoMemory();
+    Py_ssize_t count = step_lines_core(text, year, year_obj, want, shapes, shape_of, found);
+    if (count < 0) {
+        PyMem_Free(found);
+        return NULL;
     }
-    if (PyList_Reverse(found) < 0) goto fail;
-    return found;
-fail:
-    Py_DECREF(found);
-    return NULL;
+    PyObject *out = PyList_New(count);
+    for (Py_ssize_t i = 0; out != NULL && i < count; i++) { /* oldest first */
+        StepAt *f = &found[count - 1 - i];
+        PyObject *line = PyUnicode_Substring(text, f->start, f->end);
+        PyObject *item = line ? PyObject_CallFunction(make, "nOO", f->start, line, f->step) : NULL;
+        Py_XDECREF(line);
+        if (item == NULL) Py_CLEAR(out);
+        else PyList_SET_ITEM(out, i, item);
+    }
+    drop_steps(found, count);
+    PyMem_Free(found);
+    return out;
+}
+
+/* ---- ranklog.scan_rank_text, after the identity lines: the plain case of a rank's log ---- */
+
+/* A step line that _nan_loss could flag: "nan" anywhere, or "inf" not followed by a word character
+ * (any case). A superset of what the NaN-loss pattern finds; such logs go to the Python code. */
+static int maybe_nan(const char *s, Py_ssize_t a, Py_ssize_t b) {
+    for (Py_ssize_t i = a; i + 3 <= b; i++) {
+        char c0 = (char)(s[i] | 0x20), c1 = (char)(s[i + 1] | 0x20), c2 = (char)(s[i + 2] | 0x20);
+        if (c0 == 'n' && c1 == 'a' && c2 == 'n') return 1;
+        if (c0 == 'i' && c1 == 'n' && c2 == 'f' && !(i + 3 < b && is_word(s[i + 3]))) return 1;
+    }
+    return 0;
+}
+
+static PyObject *s_last_step, *s_last_step_at, *s_last_step_line, *s_steps, *s_step_lines, *s_lines_after,
+    *s_info_hits, *s_cascade_counts, *s_hits, *s_end_at, *s_id, *s_role;
+
+static int intern_names(void) {
+    if (s_role != NULL) return 0;
+#define NAME(var, text) if ((var = PyUnicode_InternFromString(text)) == NULL) return -1
+    NAME(s_last_step, "last_step");
+    NAME(s_last_step_at, "last_step_at");
+    NAME(s_last_step_line, "last_step_line");
+    NAME(s_steps, "steps");
+    NAME(s_step_lines, "step_lines");
+    NAME(s_lines_after, "lines_after_last_step");
+    NAME(s_info_hits, "info_hits");
+    NAME(s_cascade_counts, "cascade_counts");
+    NAME(s_hits, "hits");
+    NAME(s_end_at, "end_at");
+    NAME(s_id, "id");
+    NAME(s_role, "role");
+#undef NAME
+    return 0;
+}
+
+/* rs.<name> += delta */
+static int add_attr(PyObject *rs, PyObject *name, PyObject *delta) {
+    PyObject *cur = PyObject_GetAttr(rs, name);
+    if (cur == NULL) return -1;
+    PyObject *sum = PyNumber_Add(cur, delta);
+    Py_DECREF(cur);
+    if (sum == NULL) return -1;
+    int r = PyObject_SetAttr(rs, name, sum);
+    Py_DECREF(sum);
+    return r;
+}
+
+static Py_ssize_t count_newlines(const char *s, Py_ssize_t a, Py_ssize_t b) {
+    Py_ssize_t c = 0;
+    for (Py_ssize_t i = a; i < b; i++) c += s[i] == '\n';
+    return c;
+}
+
+typedef struct {
+    Py_ssize_t pos, idx;
+    PyObject *rule; /* borrowed from the plan */
+} Made;
+
+/* scan_text(rs, tail, whole, file, year, ctx) -> True, or NotImplemented with `rs` untouched.
+ *
+ * ranklog.scan_rank_text from the step lines on (the caller reads the identity lines): the last step
+ * lines and their times, the block after them replayed from its cached plan, the log's end time. Done
+ * here only in the plain case: ASCII text, no step line that could show a NaN loss, and a cached plan
+ * that is empty or only digit-blind cascade and informational hits. Anything else (a block seen for
+ * the first time included) is NotImplemented, and the Python code, which stays the reference, does it.
+ * ctx = (shapes, shape_of, blocks, catalog_id, Hit, MAX_CASCADE_HITS). */
+static PyObject *fl_scan_text(PyObject *self, PyObject *args) {
+    PyObject *rs, *tail, *file, *year_obj, *ctx;
+    int whole;
+    if (!PyArg_ParseTuple(args, "OUpOOO!", &rs, &tail, &whole, &file, &year_obj, &PyTuple_Type, &ctx)) return NULL;
+    if (PyTuple_GET_SIZE(ctx) != 6) {
+        PyErr_SetString(PyExc_TypeError, "ctx: (shapes, shape_of, blocks, catalog_id, Hit, max_cascade)");
+        return NULL;
+    }
+    if (!PyUnicode_IS_ASCII(tail)) Py_RETURN_NOTIMPLEMENTED;
+    long year;
+    int fits = year_of(year_obj, &year);
+    if (fits < 0) return NULL;
+    if (!fits) Py_RETURN_NOTIMPLEMENTED;
+    if (intern_names() < 0) return NULL;
+    PyObject *shapes = PyTuple_GET_ITEM(ctx, 0), *shape_of = PyTuple_GET_ITEM(ctx, 1), *blocks = PyTuple_GET_ITEM(ctx, 2);
+    PyObject *catalog_id = PyTuple_GET_ITEM(ctx, 3), *hit_type = PyTuple_GET_ITEM(ctx, 4);
+    Py_ssize_t max_cascade = PyLong_AsSsize_t(PyTuple_GET_ITEM(ctx, 5));
+    if (max_cascade == -1 && PyErr_Occurred()) return NULL;
+    if (!PyDict_Check(shapes) || !PyDict_Check(blocks) || !PyType_Check(hit_type)
+        || !PyType_IsSubtype((PyTypeObject *)hit_type, &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError, "ctx: shapes and blocks must be dicts, Hit a tuple type");
+        return NULL;
+    }
+    const char *s = (const char *)PyUnicode_DATA(tail);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(tail);
+    PyObject *in_tail = whole ? Py_False : Py_True;
+
+    StepAt found[4]; /* newest first */
+    Py_ssize_t count = step_lines_core(tail, year, year_obj, 4, shapes, shape_of, found);
+    if (count < 0) return NULL;
+    PyObject *result = NULL, *rs_step = NULL, *rs_at = NULL, *samples = NULL, *last_at = Py_None, *blind = NULL,
+             *key = NULL, *plan = NULL;
+    Made *made = NULL;
+    Py_INCREF(last_at);
+    for (Py_ssize_t i = 0; i < count; i++)
+        if (maybe_nan(s, found[i].start, found[i].end)) goto not_here;
+    rs_step = PyObject_GetAttr(rs, s_last_step);
+    rs_at = rs_step ? PyObject_GetAttr(rs, s_last_step_at) : NULL;
+    if (rs_at == NULL) goto done;
+    Py_ssize_t start;
+    int update = 0;
+    if (count > 0) {
+        samples = PyList_New(count);
+        if (samples == NULL) goto done;
+        for (Py_ssize_t i = 0; i < count; i++) { /* oldest first */
+            StepAt *f = &found[count - 1 - i];
+            PyObject *t = time_of(tail, s, f->start, f->end, year, year_obj);
+            if (t == NULL) goto done;
+            PyObject *pair = PyTuple_Pack(2, f->step, t);
+            if (i == count - 1) {
+                Py_SETREF(last_at, t);
+            } else {
+                Py_DECREF(t);
+            }
+            if (pair == NULL) goto done;
+            PyList_SET_ITEM(samples, i, pair);
+        }
+        if (rs_step == Py_None) {
+            update = 1;
+        } else {
+            int gt = PyObject_RichCompareBool(found[0].step, rs_step, Py_GT);
+            if (gt < 0) goto done;
+            if (gt) {
+                update = 1;
+            } else if (rs_at == Py_None) {
+                int eq = PyObject_RichCompareBool(found[0].step, rs_step, Py_EQ);
+                if (eq < 0) goto done;
+                update = eq;
+            }
+        }
+        start = count >= 2 ? found[1].start : found[0].start;
+    } else {
+        start = after_core(tail, rs_at, year, year_obj, 65536);
+        if (start < 0) goto done;
+    }
+
+    /* the block from `start`: its plan must be cached, and replayable here */
+    blind = PyUnicode_New(n - start, 127);
+    if (blind == NULL) goto done;
+    Py_UCS1 *o = PyUnicode_1BYTE_DATA(blind);
+    for (Py_ssize_t i = start; i < n; i++) o[i - start] = is_digit(s[i]) ? '#' : (Py_UCS1)s[i];
+    key = PyTuple_Pack(2, catalog_id, blind);
+    if (key == NULL) goto done;
+    plan = PyDict_GetItemWithError(blocks, key);
+    if (plan == NULL) {
+        if (PyErr_Occurred()) goto done;
+        goto not_here;
+    }
+    Py_INCREF(plan);
+    if (!PyTuple_Check(plan) || PyTuple_GET_SIZE(plan) != 6) goto not_here;
+    PyObject *items = PyTuple_GET_ITEM(plan, 1), *cascades = PyTuple_GET_ITEM(plan, 4), *extras = PyTuple_GET_ITEM(plan, 5);
+    int has_items = PyTuple_GET_SIZE(items) > 0;
+    if (has_items) {
+        int simple = PyObject_IsTrue(PyTuple_GET_ITEM(plan, 2));
+        if (simple < 0) goto done;
+        if (!simple || PyTuple_GET_SIZE(extras) > 0) goto not_here;
+    }
+
+    /* from here on `rs` changes: nothing may send the work back to Python */
+    PyObject *new_step = rs_step; /* rs.last_step once the steps are in */
+    if (count > 0 && update) {
+        PyObject *last_line = PyUnicode_Substring(tail, found[0].start, found[0].end);
+        PyObject *line_no = PyLong_FromSsize_t(count_newlines(s, 0, found[0].start) + 1);
+        PyObject *where = (last_line && line_no) ? PyTuple_Pack(4, file, line_no, in_tail, last_line) : NULL;
+        Py_XDECREF(line_no);
+        PyObject *recent = NULL;
+        if (where != NULL) {
+            recent = PyList_New(0);
+            for (Py_ssize_t i = count >= 2 ? 1 : 0; recent != NULL && i >= 0; i--) { /* steps[-2:], oldest first */
+                PyObject *ln = i == 0 ? (Py_INCREF(last_line), last_line) : PyUnicode_Substring(tail, found[i].start, found[i].end);
+                if (ln == NULL || PyList_Append(recent, ln) < 0) Py_CLEAR(recent);
+                Py_XDECREF(ln);
+            }
+        }
+        Py_XDECREF(last_line);
+        int bad = recent == NULL || PyObject_SetAttr(rs, s_last_step, found[0].step) < 0
+            || PyObject_SetAttr(rs, s_last_step_at, last_at) < 0 || PyObject_SetAttr(rs, s_last_step_line, where) < 0
+            || PyObject_SetAttr(rs, s_steps, samples) < 0 || PyObject_SetAttr(rs, s_step_lines, recent) < 0;
+        Py_XDECREF(where);
+        Py_XDECREF(recent);
+        if (bad) goto done;
+        new_step = found[0].step;
+    }
+    if (add_attr(rs, s_lines_after, PyTuple_GET_ITEM(plan, 0)) < 0) goto done;
+    if (has_items) {
+        if (add_attr(rs, s_info_hits, PyTuple_GET_ITEM(plan, 3)) < 0) goto done;
+        PyObject *counts = PyObject_GetAttr(rs, s_cascade_counts);
+        if (counts == NULL) goto done;
+        if (!PyDict_Check(counts)) {
+            Py_DECREF(counts);
+            PyErr_SetString(PyExc_TypeError, "cascade_counts must be a dict");
+            goto done;
+        }
+        Py_ssize_t nmade = 0, cap = 0, nc = PyTuple_GET_SIZE(cascades);
+        for (Py_ssize_t c = 0; c < nc; c++) cap += PyTuple_GET_SIZE(PyTuple_GET_ITEM(PyTuple_GET_ITEM(cascades, c), 1));
+        made = PyMem_Malloc(sizeof(Made) * (size_t)(cap ? cap : 1));
+        int bad = made == NULL;
+        for (Py_ssize_t c = 0; !bad && c < nc; c++) {
+            PyObject *rule = PyTuple_GET_ITEM(PyTuple_GET_ITEM(cascades, c), 0);
+            PyObject *where = PyTuple_GET_ITEM(PyTuple_GET_ITEM(cascades, c), 1);
+            PyObject *rid = PyObject_GetAttr(rule, s_id);
+            if (rid == NULL) {
+                bad = 1;
+                break;
+            }
+            PyObject *seen = PyDict_GetItemWithError(counts, rid); /* borrowed */
+            Py_ssize_t before = 0;
+            if (seen != NULL) before = PyLong_AsSsize_t(seen);
+            PyObject *total = (PyErr_Occurred()) ? NULL : PyLong_FromSsize_t(before + PyTuple_GET_SIZE(where));
+            bad = total == NULL || PyDict_SetItem(counts, rid, total) < 0;
+            Py_XDECREF(total);
+            Py_DECREF(rid);
+            for (Py_ssize_t k = 0; !bad && k < PyTuple_GET_SIZE(where) && before + k < max_cascade; k++) {
+                PyObject *pi = PyTuple_GET_ITEM(where, k);
+                made[nmade].pos = PyLong_AsSsize_t(PyTuple_GET_ITEM(pi, 0));
+                made[nmade].idx = PyLong_AsSsize_t(PyTuple_GET_ITEM(pi, 1));
+                made[nmade].rule = rule;
+                if (PyErr_Occurred()) bad = 1;
+                nmade++;
+            }
+        }
+        Py_DECREF(counts);
+        if (bad) {
+            if (!PyErr_Occurred()) PyErr_NoMemory();
+            goto done;
+        }
+        for (Py_ssize_t i = 1; i < nmade; i++) { /* in plan order (positions are distinct) */
+            Made m = made[i];
+            Py_ssize_t j = i;
+            for (; j > 0 && made[j - 1].pos > m.pos; j--) made[j] = made[j - 1];
+            made[j] = m;
+        }
+        PyObject *step = count >= 2 ? found[1].step : new_step; /* the step the block starts in */
+        PyObject *hits = nmade ? PyObject_GetAttr(rs, s_hits) : NULL;
+        if (nmade && hits == NULL) goto done;
+        Py_ssize_t first_line = count_newlines(s, 0, start) + 1;
+        for (Py_ssize_t h = 0; h < nmade; h++) {
+            Py_ssize_t idx = made[h].idx, a = start, b;
+            for (Py_ssize_t k = 0; k < idx && a <= n; k++) { /* the idx-th line of tail[start:] */
+                const char *nl = memchr(s + a, '\n', (size_t)(n - a));
+                a = nl ? (nl - s) + 1 : n + 1;
+            }
+            if (a > n) {
+                Py_DECREF(hits);
+                PyErr_SetString(PyExc_IndexError, "a cached plan names a line the block does not have");
+                goto done;
+            }
+            const char *nl = memchr(s + a, '\n', (size_t)(n - a));
+            b = nl ? nl - s : n;
+            PyObject *at_step = step;
+            for (Py_ssize_t i = count - 1; i >= 0; i--) { /* the last step line above this one */
+                if (found[i].start >= start && count_newlines(s, start, found[i].start) < idx) at_step = found[i].step;
+            }
+            PyObject *rule = made[h].rule;
+            PyObject *rid = PyObject_GetAttr(rule, s_id), *role = PyObject_GetAttr(rule, s_role);
+            PyObject *line = PyUnicode_Substring(tail, a, b), *line_no = PyLong_FromSsize_t(first_line + idx);
+            PyObject *at = (line != NULL) ? time_of(tail, s, a, b, year, year_obj) : NULL;
+            PyObject *fields = PyDict_New();
+            PyObject *hit = NULL;
+            if (rid && role && line && line_no && at && fields) {
+                /* tuple.__new__(Hit, fields): a named tuple's own __new__ is a Python function */
+                PyObject *parts[9] = {rid, role, line, line_no, in_tail, at, at_step, file, fields};
+                hit = ((PyTypeObject *)hit_type)->tp_alloc((PyTypeObject *)hit_type, 9);
+                for (int k = 0; hit != NULL && k < 9; k++) {
+                    Py_INCREF(parts[k]);
+                    PyTuple_SET_ITEM(hit, k, parts[k]);
+                }
+            }
+            Py_XDECREF(rid);
+            Py_XDECREF(role);
+            Py_XDECREF(line);
+            Py_XDECREF(line_no);
+            Py_XDECREF(at);
+            Py_XDECREF(fields);
+            if (hit == NULL || PyList_Append(hits, hit) < 0) {
+                Py_XDECREF(hit);
+                Py_DECREF(hits);
+                goto done;
+            }
+            Py_DECREF(hit);
+        }
+        Py_XDECREF(hits);
+    }
+    PyObject *end = end_time_core(tail, year, year_obj, 8192, 60);
+    if (end == NULL) goto done;
+    if (end != Py_None) {
+        PyObject *cur = PyObject_GetAttr(rs, s_end_at);
+        int later = cur == NULL ? -1 : (cur == Py_None ? 1 : PyObject_RichCompareBool(end, cur, Py_GT));
+        int bad = later < 0 || PyObject_SetAttr(rs, s_end_at, later ? end : cur) < 0;
+        Py_XDECREF(cur);
+        if (bad) {
+            Py_DECREF(end);
+            goto done;
+        }
+    }
+    Py_DECREF(end);
+    result = Py_True;
+    Py_INCREF(result);
+    goto done;
+not_here:
+    result = Py_NotImplemented;
+    Py_INCREF(result);
+done:
+    drop_steps(found, count);
+    PyMem_Free(made);
+    Py_XDECREF(rs_step);
+    Py_XDECREF(rs_at);
+    Py_XDECREF(samples);
+    Py_XDECREF(last_at);
+    Py_XDECREF(blind);
+    Py_XDECREF(key);
+    Py_XDECREF(plan);
+    return result;
 }
 
 static PyObject *fl_set_fallback(PyObject *self, PyObject *fn) {
@@ -894,6 +1248,7 @@ static PyMethodDef methods[] = {
     {"newlines", fl_newlines, METH_VARARGS, "newlines(text, start, end) -> int, as text.count(newline, start, end)"},
     {"read_text", fl_read_text, METH_VARARGS, "read_text(path, head_bytes, tail_bytes) -> (size, head, tail, tail_offset, bytes_read) | None"},
     {"identity_fields", fl_identity_fields, METH_O, "identity_fields(text) -> dict, as ranklog._py_identity_fields; NotImplemented for non-ASCII text"},
+    {"scan_text", fl_scan_text, METH_VARARGS, "scan_text(rs, tail, whole, file, year, ctx) -> True | NotImplemented: ranklog.scan_rank_text after the identity lines, in the plain case"},
     {"control_bytes", fl_control_bytes, METH_VARARGS, "control_bytes(data, limit) -> (control, nuls)"},
     {"last_step_lines", fl_last_step_lines, METH_VARARGS, "last_step_lines(text, year, want, shapes, shape_of, make)"},
     {NULL, NULL, 0, NULL},

@@ -316,6 +316,10 @@ def scan_rank_text(
     if "rank" not in rs.identity or "host" not in rs.identity:
         for k, v in identity((head or tail)[:16384]).items():
             rs.identity.setdefault(k, v)
+    if FAST is not None:  # the plain case, in one compiled call; anything else comes back here
+        ctx = (_SHAPES, _step_shape, _BLOCKS, id(matcher.catalog), Hit, MAX_CASCADE_HITS)
+        if FAST.scan_text(rs, tail, whole, file, year, ctx) is not NotImplemented:
+            return
     in_tail = not whole
     steps = last_step_lines(tail, year)
     if steps:
