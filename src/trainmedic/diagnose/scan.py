@@ -6,9 +6,9 @@ Called by `diagnose.run`; the judge works only on what this returns.
 
 from __future__ import annotations
 
-import itertools
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from trainmedic.catalog import Catalog
@@ -24,8 +24,12 @@ from trainmedic.model import Role
 KERNEL_TAIL_BYTES = 4 * 1024 * 1024
 _RANKED = ("[rank", "[default", *(f"{d}" for d in range(10)))
 OTHER_TAIL_BYTES = 1024 * 1024
-PARALLEL_MIN_CHUNKS = 2
 CHUNK_UNITS = 192
+"""Units per task when the parent hands out units it knows (files at the top, ranks of the second round)."""
+SPLIT_DIRS = 64
+"""The parent walks the top of the tree until it has this many directories to hand out (or none)."""
+DIR_TASKS = 96
+"""Directories are handed out in about this many tasks: small enough to keep both readers busy to the end."""
 
 
 @dataclass(slots=True)
@@ -87,12 +91,12 @@ def discover(root: str) -> list[FileRole]:
     return out
 
 
-def _walk(root: str) -> Iterator[tuple[str | None, FileRole | None]]:
-    """Depth first: (None, role) for each regular file, then (relative dir, None) once everything
-    under that directory has been seen ("" for `root`)."""
+def _walk(root: str, sub: str = "") -> Iterator[tuple[str | None, FileRole | None]]:
+    """Depth first under `root`/`sub`: (None, role) for each regular file, then (dir, None) once
+    everything under that directory has been seen (paths relative to `root`; "" for `root`)."""
     root = root.rstrip(os.sep) or os.sep
     cut = len(root) + 1
-    stack: list[tuple[str, bool]] = [(root, False)]
+    stack: list[tuple[str, bool]] = [(os.path.join(root, sub) if sub else root, False)]
     while stack:
         d, finished = stack.pop()
         rel_dir = d[cut:] if os.sep == "/" else d[cut:].replace(os.sep, "/")
@@ -189,23 +193,81 @@ def _scan_unit(root: str, unit: object) -> tuple[object, int, list[tuple[str, st
 _Out = tuple[object, int, list[tuple[str, str]]]
 
 
-def _scan_chunk(args: tuple[str, int, list[object]]) -> tuple[int, list[_Out]]:
-    """Scan one chunk of units. What comes back leaves out the units themselves (the parent has them:
-    sending 18,432 file lists back and forth cost more than reading the files)."""
-    root, idx, units = args
-    out: list[_Out] = []
-    for u in units:
-        try:
-            item, nbytes, problems = _scan_unit(root, u)
-        except Exception as e:  # a loop boundary: one odd file must not end the diagnosis
-            name = u.group if isinstance(u, RankUnit) else getattr(u, "path", "?")
-            item, nbytes, problems = None, 0, [(str(name), f"could not be parsed: {type(e).__name__}: {e}")]
-        if isinstance(item, RankResult):
-            item.unit = _SENT
-        elif isinstance(item, tuple):
-            item = (None, item[1])
-        out.append((item, nbytes, problems))
-    return idx, out
+def _scan_one(root: str, u: object) -> _Out:
+    try:
+        return _scan_unit(root, u)
+    except Exception as e:  # a loop boundary: one odd file must not end the diagnosis
+        name = u.group if isinstance(u, RankUnit) else getattr(u, "path", "?")
+        return None, 0, [(str(name), f"could not be parsed: {type(e).__name__}: {e}")]
+
+
+@dataclass(slots=True)
+class _Done:
+    """What a reader sends back for one task."""
+
+    idx: int
+    out: list[_Out]
+    units: list[object] | None = None
+    """The units read, for a task that walked directories (the parent did not know them)."""
+    loose: list[FileRole] = field(default_factory=list)
+    """Rank files whose rank may have files outside the walked directories: read in a later round."""
+    files: int = 0
+    skipped: int = 0
+
+
+_Task = tuple[str, str, int, list[object]]
+"""(kind, root, index, items): kind "dirs" (directories to walk and read) or "units" (units to read)."""
+
+
+def _run_task(task: _Task) -> _Done:
+    kind, root, idx, items = task
+    if kind == "units":  # the parent keeps the units: sending them back cost more than reading them
+        return _Done(idx, [_strip(_scan_one(root, u)) for u in items])
+    done = _Done(idx, [], [])
+    for sub in items:
+        assert isinstance(sub, str)
+        _walk_and_read(root, sub, done)
+    return done
+
+
+def _strip(got: _Out) -> _Out:
+    item, nbytes, problems = got
+    if isinstance(item, RankResult):
+        item.unit = _SENT
+    elif isinstance(item, tuple):
+        item = (None, item[1])
+    return item, nbytes, problems
+
+
+def _walk_and_read(root: str, sub: str, done: _Done) -> None:
+    """Walk one directory and read what is in it: files on their own as they come, ranks once the walk
+    is over (their files may sit in several directories below `sub`). A rank whose files may also sit
+    outside `sub` (its group's directory is above it, or unknown: Slurm task ids, pods) is left loose."""
+    assert done.units is not None
+    inside = sub + "/"
+    groups: dict[str, RankUnit] = {}
+    for _, role in _walk(root, sub):
+        if role is None:
+            continue
+        if role.kind is Kind.SKIP:
+            done.skipped += 1
+            continue
+        done.files += 1
+        if role.kind in (Kind.RANK, Kind.ERROR_FILE) and role.group:
+            scope = _scope(role.group)
+            if scope is None or not (scope == sub or scope.startswith(inside)):
+                done.loose.append(role)
+                continue
+            u = groups.get(role.group)
+            if u is None:
+                u = groups[role.group] = RankUnit(role.group, [])
+            _add_role(u, role)
+        else:
+            done.units.append(role)
+            done.out.append(_scan_one(root, role))
+    for u in groups.values():
+        done.units.append(u)
+        done.out.append(_scan_one(root, u))
 
 
 _SENT = RankUnit("", [])
@@ -218,46 +280,31 @@ def _add_role(u: RankUnit, r: FileRole) -> None:
         u.roles.sort(key=lambda x: (not x.path.endswith("stdout.log"), x.path))
 
 
-_Chunk = tuple[str, int, list[object]]
-
-
-def _stream(root: str, res: ScanResult, sent: dict[int, list[object]]) -> Iterator[_Chunk]:
-    """Walk `root` and yield chunks of work units as soon as they are complete, so readers start while
-    the walk goes on. A rank's unit is complete once the walk leaves the directory holding its group."""
-    ready: list[object] = []
-    open_groups: dict[str, RankUnit] = {}
-    by_scope: dict[str | None, list[str]] = {}
-    n = 0
-
-    def chunk(units: list[object]) -> _Chunk:
-        nonlocal n
-        sent[n] = units
-        n += 1
-        return (root, n - 1, units)
-
-    for rel_dir, role in _walk(root):
-        if role is None:
-            for g in by_scope.pop(rel_dir, ()):
-                ready.append(open_groups.pop(g))
-        elif role.kind is Kind.SKIP:
-            res.skipped += 1
-            continue
-        else:
-            res.files += 1
-            if role.kind in (Kind.RANK, Kind.ERROR_FILE) and role.group:
-                u = open_groups.get(role.group)
-                if u is None:
-                    u = open_groups[role.group] = RankUnit(role.group, [])
-                    by_scope.setdefault(_scope(role.group), []).append(role.group)
-                _add_role(u, role)
-            else:
-                ready.append(role)
-        while len(ready) >= CHUNK_UNITS:
-            yield chunk(ready[:CHUNK_UNITS])
-            del ready[:CHUNK_UNITS]
-    ready.extend(open_groups.values())
-    for i in range(0, len(ready), CHUNK_UNITS):
-        yield chunk(ready[i : i + CHUNK_UNITS])
+def _expand(root: str) -> tuple[list[FileRole], list[str]]:
+    """The top of the tree, breadth first, until it splits into at least SPLIT_DIRS directories (or
+    ends): the files met on the way, and the directories left for the readers to walk, in order."""
+    root = root.rstrip(os.sep) or os.sep
+    files: list[FileRole] = []
+    level = [""]
+    while level and len(level) < SPLIT_DIRS:
+        below: list[str] = []
+        for rel in level:
+            try:
+                with os.scandir(os.path.join(root, rel) if rel else root) as it:
+                    entries = sorted(it, key=lambda e: e.name)
+            except OSError:
+                continue
+            for e in entries:
+                path = f"{rel}/{e.name}" if rel else e.name
+                try:
+                    if e.is_dir(follow_symlinks=False):
+                        below.append(path)
+                    elif e.is_file():
+                        files.append(classify(path))
+                except OSError:
+                    continue
+        level = below
+    return files, level
 
 
 def scan(
@@ -267,19 +314,38 @@ def scan(
     progress: Callable[[int, int], None] | None = None,
 ) -> ScanResult:
     """Read every file of the job under `root` and summarise it; `progress(done, total)` as it goes
-    (the total grows while the directory walk is still running)."""
+    (the total is an estimate until every directory has been walked).
+
+    The parent walks only the top of the tree; readers walk the directories below it and read what
+    they find, so that the walk is shared too. Rank files whose rank may span directories that
+    different readers walked come back unread and are read, whole ranks, in a second round."""
     res = ScanResult()
     _WORKER["catalog"] = catalog
     _WORKER.pop("matcher", None)
     nworkers = workers if workers is not None else min(4, os.cpu_count() or 1)
+    top, dirs = _expand(root)
+    loose: list[FileRole] = []
+    plain: list[object] = []
+    for role in top:
+        if role.kind is Kind.SKIP:
+            res.skipped += 1
+        elif role.kind in (Kind.RANK, Kind.ERROR_FILE) and role.group:
+            res.files += 1
+            loose.append(role)
+        else:
+            res.files += 1
+            plain.append(role)
+    per_task = max(1, -(-len(dirs) // DIR_TASKS))
     sent: dict[int, list[object]] = {}
-    stream = _stream(root, res, sent)
-    head = list(itertools.islice(stream, PARALLEL_MIN_CHUNKS))
-    chunks = itertools.chain(head, stream)
-    parallel = nworkers > 1 and len(head) >= PARALLEL_MIN_CHUNKS
-    done = 0
-    for idx, batch in _run(chunks, nworkers if parallel else 1):
-        for unit, (item, nbytes, problems) in zip(sent.pop(idx), batch, strict=True):
+    tasks: list[_Task] = [("dirs", root, i, list(dirs[k : k + per_task])) for i, k in enumerate(range(0, len(dirs), per_task))]
+    dir_tasks = len(tasks)
+    tasks += _unit_tasks(root, plain, dir_tasks, sent)
+    parallel = nworkers > 1 and (dir_tasks >= 2 or len(plain) + len(loose) > CHUNK_UNITS)
+    seen = {"read": 0, "known": len(plain) + len(loose), "dir_tasks": 0, "dir_units": 0}
+
+    def absorb(d: _Done) -> None:
+        units = sent.pop(d.idx) if d.units is None else d.units
+        for unit, (item, nbytes, problems) in zip(units, d.out, strict=True):
             res.bytes_read += nbytes
             if problems:
                 res.problems += problems
@@ -292,9 +358,34 @@ def scan(
                 res.others.append(item)
             elif isinstance(item, Inventory):
                 res.inventories.append(item)
-        done += len(batch)
+        seen["read"] += len(d.out)
+        if d.units is not None:
+            res.files += d.files
+            res.skipped += d.skipped
+            loose.extend(d.loose)
+            seen["known"] += len(d.out) + len(d.loose)
+            seen["dir_tasks"] += 1
+            seen["dir_units"] += len(d.out) + len(d.loose)
         if progress is not None:
-            progress(done, done + sum(len(u) for u in sent.values()))
+            per_dir_task = seen["dir_units"] / seen["dir_tasks"] if seen["dir_tasks"] else CHUNK_UNITS
+            guess = seen["known"] + round((dir_tasks - seen["dir_tasks"]) * per_dir_task)
+            progress(seen["read"], max(seen["read"], guess))
+
+    with _readers(nworkers if parallel else 1) as run:
+        for d in run(tasks):
+            absorb(d)
+        # Second round: the ranks whose files different walks found, each now whole. A rank's loose
+        # files stand for one unit however many files, so the count is settled here.
+        groups: dict[str, RankUnit] = {}
+        for role in sorted(loose, key=lambda r: r.path):
+            assert role.group is not None
+            u = groups.get(role.group)
+            if u is None:
+                u = groups[role.group] = RankUnit(role.group, [])
+            _add_role(u, role)
+        seen["known"] -= len(loose) - len(groups)
+        for d in run(_unit_tasks(root, list(groups.values()), len(tasks), sent)):
+            absorb(d)
     # Readers finish in any order: sort, so that one job always gives one diagnosis.
     res.ranks.sort(key=lambda r: min(x.path for x in r.unit.roles))
     res.kernels.sort(key=lambda k: k[0].path)
@@ -304,13 +395,23 @@ def scan(
     return res
 
 
-def _run(chunks: Iterable[_Chunk], workers: int) -> Iterator[tuple[int, list[_Out]]]:
+def _unit_tasks(root: str, units: list[object], first: int, sent: dict[int, list[object]]) -> list[_Task]:
+    out: list[_Task] = []
+    for i, k in enumerate(range(0, len(units), CHUNK_UNITS), first):
+        sent[i] = units[k : k + CHUNK_UNITS]
+        out.append(("units", root, i, sent[i]))
+    return out
+
+
+@contextmanager
+def _readers(workers: int) -> Iterator[Callable[[list[_Task]], Iterator[_Done]]]:
+    """A function that runs tasks and yields what each sends back, as it comes: in reader processes,
+    or here when there is one reader."""
     if workers <= 1:
-        for c in chunks:
-            yield _scan_chunk(c)
+        yield lambda tasks: (_run_task(t) for t in tasks)
         return
     import multiprocessing  # here: diagnosing a small job never needs it, and it costs start-up time
 
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(workers) as pool:
-        yield from pool.imap_unordered(_scan_chunk, chunks)
+        yield lambda tasks: pool.imap_unordered(_run_task, tasks)
