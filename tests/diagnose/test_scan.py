@@ -61,3 +61,31 @@ def test_progress_counts_up_to_every_unit(tmp_path: Path) -> None:
     scanmod.scan(str(tmp_path), cached_catalog(), workers=2, progress=lambda d, t: seen.append((d, t)))
     assert seen and seen[-1][0] == seen[-1][1] == 30 * 8 + 30 + 1
     assert all(d <= t for d, t in seen)
+
+
+def test_the_compiled_walk_lists_what_the_python_walk_lists(tmp_path: Path) -> None:
+    from trainmedic.logs.fast import FAST
+
+    if FAST is None:
+        import pytest
+
+        pytest.skip("trainmedic.logs._fastlog not built")
+    import os
+
+    _job(tmp_path, nodes=3)
+    (tmp_path / "empty" / "deeper").mkdir(parents=True)
+    (tmp_path / "links").mkdir()
+    os.symlink(tmp_path / "kernel" / "node000.dmesg", tmp_path / "links" / "to_file.log")
+    os.symlink(tmp_path / "logs", tmp_path / "links" / "to_dir")  # not followed
+    os.symlink(tmp_path / "gone", tmp_path / "links" / "dangling.log")
+    os.mkfifo(tmp_path / "links" / "fifo.log")
+    (tmp_path / os.fsdecode(b"caf\xe9-rank_3.log")).write_text("x\n")  # a name that is not UTF-8
+    (tmp_path / "été").mkdir()
+    (tmp_path / "été" / "rank_4.log").write_text("y\n")
+    root = str(tmp_path)
+    for sub in ("", "logs", "links", "logs/node001", "empty", "missing", "été"):
+        want = list(scanmod._py_walk_files(root, sub))
+        assert FAST.walk_files(root, sub) == want, sub
+    listed = FAST.walk_files(root, "")
+    assert "links/to_file.log" in listed and os.fsdecode(b"caf\xe9-rank_3.log") in listed and "été/rank_4.log" in listed
+    assert not any(p.startswith("links/to_dir") or p.endswith(("dangling.log", "fifo.log")) for p in listed)

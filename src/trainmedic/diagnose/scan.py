@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from trainmedic.catalog import Catalog
 from trainmedic.logs.elastic import ErrorFile, LauncherLog, parse_error_file, parse_launcher
+from trainmedic.logs.fast import FAST
 from trainmedic.logs.kernel import KernelScan, scan_kernel_text
 from trainmedic.logs.layout import FileRole, Kind, classify
 from trainmedic.logs.linematch import LineMatcher
@@ -86,24 +87,27 @@ class ScanResult:
 
 def discover(root: str) -> list[FileRole]:
     """Every regular file under `root`, classified by its path (sorted, so results are stable)."""
-    out = [role for _, role in _walk(root) if role is not None]
+    out = list(_walk(root))
     out.sort(key=lambda r: r.path)
     return out
 
 
-def _walk(root: str, sub: str = "") -> Iterator[tuple[str | None, FileRole | None]]:
-    """Depth first under `root`/`sub`: (None, role) for each regular file, then (dir, None) once
-    everything under that directory has been seen (paths relative to `root`; "" for `root`)."""
+def _walk(root: str, sub: str = "") -> Iterator[FileRole]:
+    """Every regular file under `root`/`sub` (paths relative to `root`), classified, depth first."""
     root = root.rstrip(os.sep) or os.sep
+    files = FAST.walk_files(root, sub) if FAST is not None and os.sep == "/" else _py_walk_files(root, sub)
+    for rel in files:
+        yield classify(rel)
+
+
+def _py_walk_files(root: str, sub: str) -> Iterator[str]:
+    """The regular files under `root`/`sub` (links to files too; links to directories are not
+    followed), relative to `root`: a directory's files in the order it lists them, then its
+    subdirectories, the last listed first. Unreadable directories are passed over."""
     cut = len(root) + 1
-    stack: list[tuple[str, bool]] = [(os.path.join(root, sub) if sub else root, False)]
+    stack = [os.path.join(root, sub) if sub else root]
     while stack:
-        d, finished = stack.pop()
-        rel_dir = d[cut:] if os.sep == "/" else d[cut:].replace(os.sep, "/")
-        if finished:
-            yield rel_dir, None
-            continue
-        stack.append((d, True))
+        d = stack.pop()
         try:
             with os.scandir(d) as it:
                 entries = list(it)
@@ -112,10 +116,10 @@ def _walk(root: str, sub: str = "") -> Iterator[tuple[str | None, FileRole | Non
         for e in entries:
             try:
                 if e.is_dir(follow_symlinks=False):
-                    stack.append((e.path, False))
+                    stack.append(e.path)
                 elif e.is_file():
                     rel = e.path[cut:]
-                    yield None, classify(rel if os.sep == "/" else rel.replace(os.sep, "/"))
+                    yield rel if os.sep == "/" else rel.replace(os.sep, "/")
             except OSError:
                 continue
 
@@ -246,9 +250,7 @@ def _walk_and_read(root: str, sub: str, done: _Done) -> None:
     assert done.units is not None
     inside = sub + "/"
     groups: dict[str, RankUnit] = {}
-    for _, role in _walk(root, sub):
-        if role is None:
-            continue
+    for role in _walk(root, sub):
         if role.kind is Kind.SKIP:
             done.skipped += 1
             continue

@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <dirent.h>
 
 #define TIME_KEY 128   /* timestamps._TIME_KEY: only a line's first characters decide its time */
 #define STAMP_CHARS 40 /* timestamps._STAMP_CHARS */
@@ -1229,6 +1230,167 @@ done:
     return result;
 }
 
+/* ---- diagnose's directory walk ---- */
+
+typedef struct {
+    char *buf;     /* the relative paths, each ending in NUL */
+    size_t len, cap;
+    Py_ssize_t count;
+} Paths;
+
+static int paths_add(Paths *p, const char *s, size_t n) {
+    if (p->len + n + 1 > p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 1 << 16;
+        while (cap < p->len + n + 1) cap *= 2;
+        char *nb = PyMem_RawRealloc(p->buf, cap);
+        if (nb == NULL) return -1;
+        p->buf = nb;
+        p->cap = cap;
+    }
+    memcpy(p->buf + p->len, s, n);
+    p->buf[p->len + n] = 0;
+    p->len += n + 1;
+    p->count++;
+    return 0;
+}
+
+/* The regular files under `start` (symbolic links to files included, to directories not followed),
+ * depth first as scan._walk lists them: a directory's files in the order the directory gives them,
+ * then its subdirectories, last listed first. Paths relative to the root, whose length is `cut` - 1.
+ * Returns -1 when out of memory; directories that cannot be read are passed over. */
+static int walk_tree(const char *start, size_t cut, Paths *out) {
+    size_t scap = 64, sn = 0;
+    char **stack = PyMem_RawMalloc(scap * sizeof(char *));
+    if (stack == NULL) return -1;
+    char *first = PyMem_RawMalloc(strlen(start) + 1);
+    if (first == NULL) {
+        PyMem_RawFree(stack);
+        return -1;
+    }
+    strcpy(first, start);
+    stack[sn++] = first;
+    int rc = 0;
+    size_t pcap = 4096;
+    char *path = PyMem_RawMalloc(pcap);
+    char **subdirs = NULL;
+    size_t dcap = 0;
+    if (path == NULL) rc = -1;
+    while (rc == 0 && sn > 0) {
+        char *dir = stack[--sn];
+        DIR *d = opendir(dir);
+        if (d == NULL) {
+            PyMem_RawFree(dir);
+            continue;
+        }
+        size_t dlen = strlen(dir), nd = 0;
+        struct dirent *e;
+        while (rc == 0 && (e = readdir(d)) != NULL) {
+            const char *name = e->d_name;
+            if (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0))) continue;
+            size_t nlen = strlen(name), plen = dlen + 1 + nlen;
+            if (plen + 1 > pcap) {
+                while (pcap < plen + 1) pcap *= 2;
+                char *np = PyMem_RawRealloc(path, pcap);
+                if (np == NULL) {
+                    rc = -1;
+                    break;
+                }
+                path = np;
+            }
+            memcpy(path, dir, dlen);
+            path[dlen] = '/';
+            memcpy(path + dlen + 1, name, nlen + 1);
+            int is_dir = 0, is_file = 0;
+            struct stat st;
+            unsigned char t = e->d_type;
+            if (t == DT_UNKNOWN) { /* DirEntry.is_dir(follow_symlinks=False), then is_file() */
+                if (lstat(path, &st) == 0) {
+                    if (S_ISDIR(st.st_mode)) is_dir = 1;
+                    else if (S_ISREG(st.st_mode)) is_file = 1;
+                    else if (S_ISLNK(st.st_mode)) is_file = stat(path, &st) == 0 && S_ISREG(st.st_mode);
+                }
+            } else if (t == DT_DIR) {
+                is_dir = 1;
+            } else if (t == DT_REG) {
+                is_file = 1;
+            } else if (t == DT_LNK) {
+                is_file = stat(path, &st) == 0 && S_ISREG(st.st_mode);
+            }
+            if (is_dir) {
+                if (nd == dcap) {
+                    dcap = dcap ? dcap * 2 : 64;
+                    char **ns = PyMem_RawRealloc(subdirs, dcap * sizeof(char *));
+                    if (ns == NULL) {
+                        rc = -1;
+                        break;
+                    }
+                    subdirs = ns;
+                }
+                char *copy = PyMem_RawMalloc(plen + 1);
+                if (copy == NULL) {
+                    rc = -1;
+                    break;
+                }
+                memcpy(copy, path, plen + 1);
+                subdirs[nd++] = copy;
+            } else if (is_file) {
+                if (plen < cut || paths_add(out, path + cut, plen - cut) < 0) rc = -1;
+            }
+        }
+        closedir(d);
+        PyMem_RawFree(dir);
+        if (sn + nd > scap) {
+            while (scap < sn + nd) scap *= 2;
+            char **ns = PyMem_RawRealloc(stack, scap * sizeof(char *));
+            if (ns == NULL) rc = -1;
+            else stack = ns;
+        }
+        for (size_t i = 0; i < nd; i++) {
+            if (rc == 0) stack[sn++] = subdirs[i]; /* pushed in listing order: the last listed is walked first */
+            else PyMem_RawFree(subdirs[i]);
+        }
+    }
+    while (sn > 0) PyMem_RawFree(stack[--sn]);
+    PyMem_RawFree(stack);
+    PyMem_RawFree(subdirs);
+    PyMem_RawFree(path);
+    return rc;
+}
+
+/* walk_files(root, sub) -> list[str]: scan._py_walk_files, see there (root without a trailing "/") */
+static PyObject *fl_walk_files(PyObject *self, PyObject *args) {
+    PyObject *root_obj, *sub_obj, *root_b = NULL, *start_b = NULL;
+    if (!PyArg_ParseTuple(args, "UU", &root_obj, &sub_obj)) return NULL;
+    if (!PyUnicode_FSConverter(root_obj, &root_b)) return NULL;
+    PyObject *start_obj = PyUnicode_GET_LENGTH(sub_obj) ? PyUnicode_FromFormat("%U/%U", root_obj, sub_obj) : (Py_INCREF(root_obj), root_obj);
+    if (start_obj == NULL || !PyUnicode_FSConverter(start_obj, &start_b)) {
+        Py_XDECREF(start_obj);
+        Py_DECREF(root_b);
+        return NULL;
+    }
+    Py_DECREF(start_obj);
+    size_t cut = (size_t)PyBytes_GET_SIZE(root_b) + 1;
+    Paths paths = {NULL, 0, 0, 0};
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = walk_tree(PyBytes_AS_STRING(start_b), cut, &paths);
+    Py_END_ALLOW_THREADS
+    Py_DECREF(root_b);
+    Py_DECREF(start_b);
+    PyObject *out = rc < 0 ? NULL : PyList_New(paths.count);
+    if (rc < 0) PyErr_NoMemory();
+    const char *p = paths.buf;
+    for (Py_ssize_t i = 0; out != NULL && i < paths.count; i++) {
+        size_t n = strlen(p);
+        PyObject *rel = PyUnicode_DecodeFSDefaultAndSize(p, (Py_ssize_t)n);
+        if (rel == NULL) Py_CLEAR(out);
+        else PyList_SET_ITEM(out, i, rel);
+        p += n + 1;
+    }
+    PyMem_RawFree(paths.buf);
+    return out;
+}
+
 static PyObject *fl_set_fallback(PyObject *self, PyObject *fn) {
     if (!PyCallable_Check(fn)) {
         PyErr_SetString(PyExc_TypeError, "expected a callable");
@@ -1249,6 +1411,7 @@ static PyMethodDef methods[] = {
     {"read_text", fl_read_text, METH_VARARGS, "read_text(path, head_bytes, tail_bytes) -> (size, head, tail, tail_offset, bytes_read) | None"},
     {"identity_fields", fl_identity_fields, METH_O, "identity_fields(text) -> dict, as ranklog._py_identity_fields; NotImplemented for non-ASCII text"},
     {"scan_text", fl_scan_text, METH_VARARGS, "scan_text(rs, tail, whole, file, year, ctx) -> True | NotImplemented: ranklog.scan_rank_text after the identity lines, in the plain case"},
+    {"walk_files", fl_walk_files, METH_VARARGS, "walk_files(root, sub) -> list[str]: the regular files under root/sub, relative to root, in scan._walk order"},
     {"control_bytes", fl_control_bytes, METH_VARARGS, "control_bytes(data, limit) -> (control, nuls)"},
     {"last_step_lines", fl_last_step_lines, METH_VARARGS, "last_step_lines(text, year, want, shapes, shape_of, make)"},
     {NULL, NULL, 0, NULL},
