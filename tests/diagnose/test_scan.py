@@ -89,3 +89,30 @@ def test_the_compiled_walk_lists_what_the_python_walk_lists(tmp_path: Path) -> N
     listed = FAST.walk_files(root, "")
     assert "links/to_file.log" in listed and os.fsdecode(b"caf\xe9-rank_3.log") in listed and "été/rank_4.log" in listed
     assert not any(p.startswith("links/to_dir") or p.endswith(("dangling.log", "fifo.log")) for p in listed)
+
+
+def test_tasks_a_reader_took_and_did_not_finish_are_read_here(tmp_path: Path, monkeypatch: object) -> None:
+    """A reader killed mid-way (out of memory, say): what it wrote whole is kept, a record it was
+    writing is dropped, and the tasks it had taken are read again here."""
+    import os
+    import pickle
+
+    import pytest
+
+    assert isinstance(monkeypatch, pytest.MonkeyPatch)
+    _job(tmp_path)
+    want = scanmod.scan(str(tmp_path), cached_catalog(), workers=1)
+
+    def dying(tasks: list[scanmod._Task], counter: object, fd: int) -> None:
+        i = scanmod._next(counter)
+        blob = pickle.dumps(scanmod._Record(i, scanmod._run_task(tasks[i])))
+        os.write(fd, len(blob).to_bytes(8, "little") + blob)
+        scanmod._next(counter)  # a second task, half written when it dies
+        os.write(fd, (1000).to_bytes(8, "little") + b"half")
+        os._exit(3)
+
+    monkeypatch.setattr(scanmod, "_reader", dying)
+    got = scanmod.scan(str(tmp_path), cached_catalog(), workers=2)
+    assert _summary(got) == _summary(want)
+    assert [rr.scan for rr in got.ranks] == [rr.scan for rr in want.ranks]
+    assert got.files == want.files and len(got.kernels) == len(want.kernels)

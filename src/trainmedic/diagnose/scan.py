@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
+from typing import Any
 
 from trainmedic.catalog import Catalog
 from trainmedic.logs.elastic import ErrorFile, LauncherLog, parse_error_file, parse_launcher
@@ -373,21 +374,21 @@ def scan(
             guess = seen["known"] + round((dir_tasks - seen["dir_tasks"]) * per_dir_task)
             progress(seen["read"], max(seen["read"], guess))
 
-    with _readers(nworkers if parallel else 1) as run:
-        for d in run(tasks):
-            absorb(d)
-        # Second round: the ranks whose files different walks found, each now whole. A rank's loose
-        # files stand for one unit however many files, so the count is settled here.
-        groups: dict[str, RankUnit] = {}
-        for role in sorted(loose, key=lambda r: r.path):
-            assert role.group is not None
-            u = groups.get(role.group)
-            if u is None:
-                u = groups[role.group] = RankUnit(role.group, [])
-            _add_role(u, role)
-        seen["known"] -= len(loose) - len(groups)
-        for d in run(_unit_tasks(root, list(groups.values()), len(tasks), sent)):
-            absorb(d)
+    readers = nworkers if parallel else 1
+    for d in _share(tasks, readers):
+        absorb(d)
+    # Second round: the ranks whose files different walks found, each now whole. A rank's loose
+    # files stand for one unit however many files, so the count is settled here.
+    groups: dict[str, RankUnit] = {}
+    for role in sorted(loose, key=lambda r: r.path):
+        assert role.group is not None
+        u = groups.get(role.group)
+        if u is None:
+            u = groups[role.group] = RankUnit(role.group, [])
+        _add_role(u, role)
+    seen["known"] -= len(loose) - len(groups)
+    for d in _share(_unit_tasks(root, list(groups.values()), len(tasks), sent), readers):
+        absorb(d)
     # Readers finish in any order: sort, so that one job always gives one diagnosis.
     res.ranks.sort(key=lambda r: min(x.path for x in r.unit.roles))
     res.kernels.sort(key=lambda k: k[0].path)
@@ -405,15 +406,89 @@ def _unit_tasks(root: str, units: list[object], first: int, sent: dict[int, list
     return out
 
 
-@contextmanager
-def _readers(workers: int) -> Iterator[Callable[[list[_Task]], Iterator[_Done]]]:
-    """A function that runs tasks and yields what each sends back, as it comes: in reader processes,
-    or here when there is one reader."""
-    if workers <= 1:
-        yield lambda tasks: (_run_task(t) for t in tasks)
+def _share(tasks: list[_Task], readers: int) -> Iterator[_Done]:
+    """Run `tasks` here and in `readers` - 1 forked processes, each taking the next task when it is
+    free, and yield what each task found. A forked reader appends its results to a file of its own,
+    read here between tasks: only the readers' share is pickled, and no reader waits on a pipe.
+    Tasks a reader took but did not finish (it died) are run here at the end."""
+    if readers <= 1 or len(tasks) < 2:
+        for t in tasks:
+            yield _run_task(t)
         return
     import multiprocessing  # here: diagnosing a small job never needs it, and it costs start-up time
+    import pickle
+    import tempfile
 
     ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(workers) as pool:
-        yield lambda tasks: pool.imap_unordered(_run_task, tasks)
+    counter = ctx.Value("l", 0)
+    done: set[int] = set()
+    with ExitStack() as stack:
+        outs = [stack.enter_context(tempfile.TemporaryFile()) for _ in range(min(readers, len(tasks)) - 1)]
+        procs = [ctx.Process(target=_reader, args=(tasks, counter, f.fileno()), daemon=True) for f in outs]
+        for p in procs:
+            p.start()
+            stack.callback(_stop, p)
+        offsets = [0] * len(outs)
+        while True:
+            i = _next(counter)
+            if i < len(tasks):
+                done.add(i)
+                yield _run_task(tasks[i])
+            alive = [p for p in procs if p.is_alive()]
+            # What the readers have written so far (whole records only), read between tasks here so
+            # that the readers take more tasks meanwhile rather than wait for this process at the end.
+            for k, f in enumerate(outs):
+                for rec in _records(f, offsets, k, pickle.loads):
+                    done.add(rec.idx_task)
+                    yield rec.done
+            if i >= len(tasks):
+                if not alive:
+                    break
+                alive[0].join(0.005)  # no task left here: wait a little for the readers
+    for i, t in enumerate(tasks):  # a reader died before writing these
+        if i not in done:
+            yield _run_task(t)
+
+
+def _stop(p: Any) -> None:
+    if p.is_alive():
+        p.kill()
+    p.join()
+
+
+def _next(counter: Any) -> int:
+    with counter.get_lock():
+        i = int(counter.value)
+        counter.value = i + 1
+    return i
+
+
+@dataclass(slots=True)
+class _Record:
+    idx_task: int
+    done: _Done
+
+
+def _reader(tasks: list[_Task], counter: Any, fd: int) -> None:
+    """A forked reader: take tasks until none is left, appending each result to `fd` as a record
+    (8-byte length, then the pickle)."""
+    import pickle
+
+    while (i := _next(counter)) < len(tasks):
+        blob = pickle.dumps(_Record(i, _run_task(tasks[i])), pickle.HIGHEST_PROTOCOL)
+        data = memoryview(len(blob).to_bytes(8, "little") + blob)
+        while data:
+            data = data[os.write(fd, data) :]
+
+
+def _records(f: Any, offsets: list[int], k: int, loads: Callable[[bytes], Any]) -> Iterator[_Record]:
+    """The whole records in reader k's file past offsets[k] (a record being written is left for later)."""
+    fd = f.fileno()
+    size = os.fstat(fd).st_size
+    while offsets[k] + 8 <= size:
+        n = int.from_bytes(os.pread(fd, 8, offsets[k]), "little")
+        if offsets[k] + 8 + n > size:
+            break
+        blob = os.pread(fd, n, offsets[k] + 8)
+        offsets[k] += 8 + n
+        yield loads(blob)
