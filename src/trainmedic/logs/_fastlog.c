@@ -301,6 +301,14 @@ static int year_of(PyObject *year_obj, long *year) {
     return 1;
 }
 
+/* Where the line that ends at s[end] starts, looking no further back than lo (memrchr: the lines are
+ * long enough for a vector search to pay). */
+static inline Py_ssize_t line_start(const char *s, Py_ssize_t lo, Py_ssize_t end) {
+    if (end <= lo) return lo;
+    const char *nl = memrchr(s + lo, '\n', (size_t)(end - lo));
+    return nl ? (nl - s) + 1 : lo;
+}
+
 /* The time of text[a:b] (a line) as a new reference: a float or None. */
 static PyObject *time_of(PyObject *text, const char *s, Py_ssize_t a, Py_ssize_t b, long year, PyObject *year_obj) {
     double at;
@@ -352,7 +360,7 @@ static PyObject *end_time_core(PyObject *text, long year, PyObject *year_obj, Py
     Py_ssize_t lo = n > chars ? n - chars : 0, end = n;
     for (Py_ssize_t i = 0; i < lines; i++) {
         Py_ssize_t st = end;
-        while (st > lo && s[st - 1] != '\n') st--;
+        st = line_start(s, lo, end);
         PyObject *r = time_of(text, s, st, end, year, year_obj);
         if (r == NULL || r != Py_None) return r;
         Py_DECREF(r);
@@ -393,9 +401,8 @@ static Py_ssize_t after_core(PyObject *text, PyObject *when, long year, PyObject
         Py_ssize_t ls = floor;
         if (end - 1 > floor) {
             /* tail.rfind("\n", floor, end - 1) + 1 */
-            Py_ssize_t i = end - 2;
-            while (i >= floor && s[i] != '\n') i--;
-            ls = i >= floor ? i + 1 : 0; /* rfind's -1 + 1: the line runs from the text's start */
+            const char *nl = memrchr(s + floor, '\n', (size_t)(end - 1 - floor));
+            ls = nl ? (nl - s) + 1 : 0; /* rfind's -1 + 1: the line runs from the text's start */
         }
         PyObject *r = time_of(text, s, ls, end, year, year_obj);
         if (r == NULL) return -1;
@@ -818,7 +825,7 @@ static Py_ssize_t step_lines_core(PyObject *text, long year, PyObject *year_obj,
     for (;;) {
         if (count >= want) break;
         Py_ssize_t st = end;
-        while (st > 0 && s[st - 1] != '\n') st--;
+        st = line_start(s, 0, end);
         if (has_step_word(s, st, end)) {
             PyObject *key = PyUnicode_New(end - st, ascii ? 127 : max_char(s, st, end));
             if (key == NULL) goto fail;
