@@ -42,3 +42,24 @@ def test_a_missing_path_exits_1_with_what_to_do(tmp_path: Path) -> None:
     res = CliRunner().invoke(cli, ["diagnose", str(tmp_path / "none")])
     assert res.exit_code == 1
     assert "no such file" in res.output and "hint:" in res.output
+
+
+def test_the_installed_command_writes_everything_before_it_ends(tmp_path: Path) -> None:
+    """The console entry point ends diagnose without freeing its objects one by one: what it printed
+    and the report it wrote are whole, and errors still exit 1."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2] / "src"))
+    report = tmp_path / "incident.md"
+    cmd = [sys.executable, "-m", "trainmedic", "diagnose", str(REAL / "crash")]
+    done = subprocess.run([*cmd, "--json", "--report", str(report)], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["verdict"]["culprit"]["rank"] == 2
+    written = report.read_text()
+    assert "## Cost" in written and written.rstrip().endswith("nodes).")  # its last section, whole
+    text = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert text.returncode == 0 and "culprit" in text.stdout and text.stdout.endswith("\n")
+    bad = subprocess.run([*cmd[:-1], str(tmp_path / "missing")], env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and "no such file" in bad.stderr

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from trainmedic.catalog import CatalogLoadError
-from trainmedic.cli.output import emit_json, fail, is_terminal
+from trainmedic.cli.output import emit_json, exit_without_teardown, fail, is_terminal
 from trainmedic.diagnose import DiagnoseError
 from trainmedic.diagnose import diagnose as run_diagnosis
 from trainmedic.diagnose.catalog_cache import cached_catalog
@@ -52,14 +52,16 @@ def diagnose(path: Path, as_json: bool, report: Path | None, workers: int | None
         if record:
             out["recorded"] = recorded
         emit_json(out)
-        return
-    from trainmedic.diagnose.report import summary  # text output only: `--json` does without it
+    else:
+        from trainmedic.diagnose.report import summary  # text output only: `--json` does without it
 
-    click.echo(summary(d))
-    if report is not None:
-        click.echo(f"report      {report}")
-    for incident_id in recorded:
-        click.echo(f"recorded    incident {incident_id} (trainmedic incidents show {incident_id})")
+        click.echo(summary(d))
+        if report is not None:
+            click.echo(f"report      {report}")
+        for incident_id in recorded:
+            click.echo(f"recorded    incident {incident_id} (trainmedic incidents show {incident_id})")
+    if not record:  # all written, nothing open: no need to free every object of the scan one by one
+        exit_without_teardown()
 
 
 _SYMPTOMS: dict[str, Symptom] = {

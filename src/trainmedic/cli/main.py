@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 from typing import Any
 
 import click
 
 from trainmedic import __version__
+from trainmedic.cli.output import exits_without_teardown
 
 # name -> (module, attribute, one-line help shown without importing the module)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -78,6 +80,12 @@ def main() -> None:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    except SystemExit as e:
+        if e.code in (0, None) and exits_without_teardown():
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
+        raise
 
 
 if __name__ == "__main__":
