@@ -72,3 +72,21 @@ def test_record_puts_the_diagnosed_culprit_into_the_fleet_store_once(tmp_path: P
         [stored] = store.incidents()
     assert stored.id == incident_id and stored.source == "diagnose"
     assert stored.fault == KnownFault.CRASH and stored.rank == truth("crash")
+
+
+def test_a_line_cited_from_a_partly_read_log_has_its_true_line_number(tmp_path: Path) -> None:
+    """A rank log too big to read whole is read head and tail; the line the verdict cites from the
+    tail is numbered by counting the lines before the tail, as in the file."""
+    import shutil
+
+    job = tmp_path / "exception"
+    shutil.copytree(REAL / "exception", job)
+    log = next(job.glob("logs/*/attempt_0/3/stderr.log"))
+    filler = "".join(f"[rank3]:[W1127 13:40:{i % 60:02d}.000000000 filler.cpp:1] padding line {i}\n" for i in range(9000))
+    log.write_text(filler + log.read_text())
+    assert log.stat().st_size > (64 + 256) * 1024  # more than diagnose reads of a rank log
+    d = diagnose(job)
+    cited = [e for e in d.verdict.evidence if e.file and e.file.endswith("attempt_0/3/stderr.log")]
+    assert cited and cited[0].line is not None
+    lines = log.read_text().split("\n")
+    assert lines[cited[0].line - 1] == cited[0].text

@@ -104,10 +104,11 @@ def _diagnose_dir(
         notes.append(f"{shown}: no log files found (empty directory?)")
     elif not job.ranks:
         notes.append("no rank logs recognised (torchrun --log-dir, slurm-%j.%t.out, rank_N.log, pod logs)")
-    verdict = replace(verdict, evidence=tuple(_number(root, res, e) for e in verdict.evidence))
+    offsets = _TailOffsets(res)
+    verdict = replace(verdict, evidence=tuple(_number(root, e, offsets) for e in verdict.evidence))
     second = j.second
     if second is not None:
-        second = replace(second, evidence=tuple(_number(root, res, e) for e in second.evidence))
+        second = replace(second, evidence=tuple(_number(root, e, offsets) for e in second.evidence))
     return Diagnosis(
         verdict=verdict,
         method=j.method,
@@ -147,28 +148,37 @@ def _unreadable(res: ScanResult, job: JobView) -> tuple[list[str], float]:
     return out, lowered
 
 
-def _number(root: str, res: ScanResult, e: Ev) -> Ev:
+def _number(root: str, e: Ev, offsets: _TailOffsets) -> Ev:
     """Exact line numbers for cited lines that came from a file's tail (count the bytes before it)."""
     if e.file is None or e.line is None:
         return e
-    offset = _tail_offset(res, e.file)
+    offset = offsets.of(e.file)
     if not offset:
         return e
     before = count_lines_before(os.path.join(root, e.file), offset)
     return replace(e, line=e.line + before) if before is not None else replace(e, line=None)
 
 
-def _tail_offset(res: ScanResult, file: str) -> int:
-    for rr in res.ranks:
-        if file in rr.scan.tail_offsets:
-            return rr.scan.tail_offsets[file]  # type: ignore[no-any-return]
-    for _, ks in res.kernels:
-        if ks.file == file:
-            return ks.tail_offset
-    for o in res.others:
-        if o.file == file:
-            return o.tail_offset
-    return 0
+class _TailOffsets:
+    """Where each partly read file's tail starts, gathered from the scan on first use (the first entry
+    for a file wins, in the order ranks, kernel logs, other logs)."""
+
+    def __init__(self, res: ScanResult) -> None:
+        self._res = res
+        self._by_file: dict[str, int] | None = None
+
+    def of(self, file: str) -> int:
+        if self._by_file is None:
+            by_file: dict[str, int] = {}
+            for rr in self._res.ranks:
+                for f, offset in rr.scan.tail_offsets.items():
+                    by_file.setdefault(f, offset)
+            for _, ks in self._res.kernels:
+                by_file.setdefault(ks.file, ks.tail_offset)
+            for o in self._res.others:
+                by_file.setdefault(o.file, o.tail_offset)
+            self._by_file = by_file
+        return self._by_file.get(file, 0)
 
 
 def _victims(job: JobView, ev: Evidence, j: Judgement) -> dict[str, object]:
@@ -209,7 +219,7 @@ def _timeline(job: JobView, ev: Evidence, j: Judgement) -> list[Event]:
     if j.second is not None:
         s = j.second
         events.append(Event(j.second_at, f"second fault: {s.title}", f"rank {s.culprit.rank} on {s.culprit.node}" if s.culprit else ""))
-    ends = [(v2.end_at, r) for r, v2 in job.ranks.items() if v2.end_at is not None]
+    ends = [(at - v2.offset, r) for r, v2 in job.ranks.items() if (at := v2.result.scan.end_at) is not None]  # v2.end_at
     if ends:
         at, r = max(ends)
         events.append(Event(at, "last line in any rank log", f"rank {r}"))

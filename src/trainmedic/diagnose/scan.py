@@ -10,6 +10,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from trainmedic.catalog import Catalog
@@ -273,6 +274,8 @@ def _walk_and_read(root: str, sub: str, done: _Done) -> None:
         done.out.append(_scan_one(root, u))
 
 
+_PATH = attrgetter("path")
+
 _SENT = RankUnit("", [])
 """Stands for the unit in a result on its way back; the parent puts the real one back."""
 
@@ -390,7 +393,7 @@ def scan(
     for d in _share(_unit_tasks(root, list(groups.values()), len(tasks), sent), readers):
         absorb(d)
     # Readers finish in any order: sort, so that one job always gives one diagnosis.
-    res.ranks.sort(key=lambda r: min(x.path for x in r.unit.roles))
+    res.ranks.sort(key=lambda r: min(map(_PATH, r.unit.roles)))
     res.kernels.sort(key=lambda k: k[0].path)
     res.others.sort(key=lambda o: o.file)
     res.inventories.sort(key=lambda i: i.file)
