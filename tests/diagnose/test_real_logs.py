@@ -90,3 +90,12 @@ def test_a_line_cited_from_a_partly_read_log_has_its_true_line_number(tmp_path: 
     assert cited and cited[0].line is not None
     lines = log.read_text().split("\n")
     assert lines[cited[0].line - 1] == cited[0].text
+
+
+def test_keep_receives_the_raw_scan_and_the_verdict_is_the_same() -> None:
+    from trainmedic.diagnose.scan import ScanResult
+
+    held: list[object] = []
+    d = diagnose(REAL / "hang", keep=held)
+    assert len(held) == 1 and isinstance(held[0], ScanResult) and len(held[0].ranks) == 4
+    assert d.to_dict()["verdict"] == diagnose(REAL / "hang").to_dict()["verdict"]

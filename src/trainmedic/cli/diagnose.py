@@ -28,6 +28,7 @@ def diagnose(path: Path, as_json: bool, report: Path | None, workers: int | None
     Reads the end of every rank log, node kernel logs and card inventories in parallel, aligns the
     nodes' clocks, and names the culprit rank -> node -> card, the fault, the action and the evidence.
     """
+    _HELD.clear()  # one scan at most, when invoked more than once in a process
     try:
         catalog = cached_catalog()
     except CatalogLoadError as e:
@@ -36,7 +37,7 @@ def diagnose(path: Path, as_json: bool, report: Path | None, workers: int | None
         if is_terminal() and not as_json:
             d = _with_progress(path, catalog, workers)
         else:
-            d = run_diagnosis(path, catalog, workers)
+            d = run_diagnosis(path, catalog, workers, keep=_HELD)
     except DiagnoseError as e:
         fail(str(e), e.hint or None)
     if report is not None:
@@ -102,6 +103,11 @@ def _record(d: Diagnosis, path: Path, db_url: str | None) -> list[str]:
             fail_store(e)
 
 
+_HELD: list[object] = []
+"""The last diagnosis's raw scan, held until the process exits (see `exit_without_teardown`) rather
+than freed object by object when the diagnosis returns."""
+
+
 def _with_progress(path: Path, catalog, workers):  # type: ignore[no-untyped-def]
     from rich.progress import Progress
 
@@ -111,4 +117,4 @@ def _with_progress(path: Path, catalog, workers):  # type: ignore[no-untyped-def
         def step(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        return run_diagnosis(path, catalog, workers, step)
+        return run_diagnosis(path, catalog, workers, step, keep=_HELD)

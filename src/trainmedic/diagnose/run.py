@@ -37,8 +37,12 @@ def diagnose(
     catalog: Catalog | None = None,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    keep: list[object] | None = None,
 ) -> Diagnosis:
-    """Diagnose the job whose logs are at `path` (a directory, or a .tar/.tar.gz/.tgz archive)."""
+    """Diagnose the job whose logs are at `path` (a directory, or a .tar/.tar.gz/.tgz archive).
+
+    `keep`, when given, receives the raw scan instead of it being freed on return: a process that exits
+    right after need not free its million objects one by one (0.2 s on 18,432 ranks)."""
     p = os.fspath(path)
     t0 = time.perf_counter()
     catalog = catalog or cached_catalog()
@@ -48,17 +52,22 @@ def diagnose(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _diagnose_path(p, catalog, workers, progress, t0)
+        return _diagnose_path(p, catalog, workers, progress, t0, keep)
     finally:
         if collecting:
             gc.enable()
 
 
 def _diagnose_path(
-    p: str, catalog: Catalog, workers: int | None, progress: Callable[[int, int], None] | None, t0: float
+    p: str,
+    catalog: Catalog,
+    workers: int | None,
+    progress: Callable[[int, int], None] | None,
+    t0: float,
+    keep: list[object] | None,
 ) -> Diagnosis:
     if os.path.isdir(p):
-        return _diagnose_dir(p, p, catalog, workers, progress, t0)
+        return _diagnose_dir(p, p, catalog, workers, progress, t0, keep)
     if not os.path.exists(p):
         raise DiagnoseError(f"{p}: no such file or directory", "pass the job's log directory or a tar archive of it")
     import tarfile  # only for archives
@@ -72,7 +81,7 @@ def _diagnose_path(
                     tar.extractall(tmp, members=members, filter="data")
             except (tarfile.TarError, OSError, EOFError) as e:
                 raise DiagnoseError(f"{p}: cannot read the archive ({e})", "check the archive with `tar tf`") from e
-            return _diagnose_dir(tmp, p, catalog, workers, progress, t0)
+            return _diagnose_dir(tmp, p, catalog, workers, progress, t0, keep)
     raise DiagnoseError(
         f"{p}: not a directory or a tar archive",
         "pass the job's log directory (torchrun --log-dir, Slurm output, pod logs) or a .tar/.tar.gz of it",
@@ -86,9 +95,12 @@ def _diagnose_dir(
     workers: int | None,
     progress: Callable[[int, int], None] | None,
     t0: float,
+    keep: list[object] | None = None,
 ) -> Diagnosis:
     t_read = time.perf_counter()
     res = scan(root, catalog, workers, progress)
+    if keep is not None:
+        keep.append(res)
     t_views = time.perf_counter()
     job = build(res)
     ev = gather(job, res.others, catalog)
