@@ -197,6 +197,13 @@ def _odd_files(tmp: Path) -> list[Path]:
         bodies[f"control_{k}"] = bytes(block) * 2 + b"\n"
         bodies[f"control_{k}_small"] = bytes(block[: 20 * 16]) + b"\n"
     bodies["only_last_newline"] = b"a" * 2000 + b"\n"
+    for n in (8191, 8192, 8193):  # lines on both sides of MAX_LINE_CHARS, first, between, last, alone
+        long = b"a" * n
+        bodies[f"long_{n}_first"] = long + b"\n" + line * 3
+        bodies[f"long_{n}_between"] = line * 3 + long + b"\n" + line
+        bodies[f"long_{n}_last"] = line * 3 + long
+        bodies[f"long_{n}_alone"] = long
+        bodies[f"long_{n}_twice"] = long + b"\n" + long + b"\n"
     for cut in range(-3, 4):  # a line break just before, at and after where the tail starts
         body = bytearray(b"a" * 700)
         body[1024 - 300 - 1 + cut if 1024 - 300 - 1 + cut < 700 else 699] = ord("\n")
@@ -223,6 +230,8 @@ def test_read_text_matches_python(tmp_path: Path, head: int, tail: int) -> None:
         if got is not None:
             compiled += 1
             assert reading.Text(p.name, *got) == py, p
+        elif head == 1 << 20 and p.name.startswith(("long_8191", "long_8192")):
+            raise AssertionError(f"{p.name}: plain text up to the line limit should take the compiled path")
         assert reading.read_text(str(p), p.name, head, tail) == py, p
     assert compiled > 20  # the plain files do take the compiled path
     assert fast.read_text(str(tmp_path / "missing"), head, tail) is None

@@ -548,7 +548,15 @@ static int clean_ascii(const unsigned char *s, Py_ssize_t n) {
 
 /* reading.cut_long_lines would leave it as it is */
 static int short_lines(const char *s, Py_ssize_t n) {
-    return n <= MAX_LINE_CHARS || longest_run(s, n) <= MAX_LINE_CHARS;
+    /* From each line start p, the line ends within MAX_LINE_CHARS + 1 characters or it is too long;
+     * jumping to the last line break in that window checks every line there at once. */
+    Py_ssize_t p = 0;
+    while (n - p > MAX_LINE_CHARS) {
+        const char *nl = memrchr(s + p, '\n', MAX_LINE_CHARS + 1);
+        if (nl == NULL) return 0;
+        p = (nl - s) + 1;
+    }
+    return 1;
 }
 
 /* read_text(path, head_bytes, tail_bytes) -> (size, head, tail, tail_offset, bytes_read), or None.
