@@ -193,15 +193,15 @@ _YEAR_DMESG_GATE = re.compile(r"20\d\d\]")
 def find_year(text: str, limit: int = 16384, dmesg: bool = False) -> int | None:
     """The year of the first full date in the first `limit` characters of `text` (to complete
     glog and syslog stamps), else None. `dmesg` also reads `dmesg -T` stamps (kernel logs)."""
-    part = text[:limit]
+    end = min(len(text), limit)  # searched up to `end` in place: a copy of 16 KB costs more than the search
     pos = 0
-    while (m := _YEAR_ISO.search(part, pos)) is not None:
+    while (m := _YEAR_ISO.search(text, pos, end)) is not None:
         at = m.start()
-        if at == 0 or _DIGIT.match(part, at - 1) is None:
+        if at == 0 or _DIGIT.match(text, at - 1, end) is None:
             return int(m.group(1))
         pos = at + 1
-    if dmesg and _YEAR_DMESG_GATE.search(part) is not None:
-        m = _YEAR_DMESG.search(part)
+    if dmesg and _YEAR_DMESG_GATE.search(text, 0, end) is not None:
+        m = _YEAR_DMESG.search(text, 0, end)
         if m is not None:
             return int(m.group(1))
     return None
