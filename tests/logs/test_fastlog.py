@@ -270,6 +270,14 @@ def test_identity_fields_match_python() -> None:
         assert list(got.items()) == list(want.items()), text
     assert compiled > 10_000
     assert any(ranklog._py_identity_fields(t) for t in texts[-20_000:])  # the generated texts do carry fields
+    nccl = "node7:123:456 [3] NCCL INFO comm 0x1 rank 27 nranks 64 cudaDev 3 nvmlDev 3 busId 5d000 commId 0x2 - Init COMPLETE"
+    for i, text in enumerate(texts[:4000]):  # a limit anywhere, the NCCL line included: as on the cut text
+        text = text + "\n" + nccl + "\n" + text if i % 2 else text
+        limit = rng.randrange(len(text) + 2)
+        got = fast.identity_fields(text, limit)
+        if got is not NotImplemented:
+            assert list(got.items()) == list(ranklog._py_identity_fields(text[:limit]).items()), (text, limit)
+        assert ranklog.identity(text, limit) == ranklog.identity(text[:limit]), (text, limit)
 
 
 def _rank_files(root: Path) -> list[list[Path]]:

@@ -773,15 +773,17 @@ static int put_span(PyObject *out, const char *key, const char *s, Py_ssize_t a,
     return r;
 }
 
-/* identity_fields(text) -> dict: ranklog._py_identity_fields for ASCII text; NotImplemented otherwise */
-static PyObject *fl_identity_fields(PyObject *self, PyObject *text) {
-    if (!PyUnicode_Check(text)) {
-        PyErr_SetString(PyExc_TypeError, "expected str");
-        return NULL;
-    }
+/* identity_fields(text, limit=len) -> dict: ranklog._py_identity_fields(text[:limit]) for ASCII text;
+ * NotImplemented otherwise */
+static PyObject *fl_identity_fields(PyObject *self, PyObject *args) {
+    PyObject *text;
+    Py_ssize_t limit = PY_SSIZE_T_MAX;
+    if (!PyArg_ParseTuple(args, "U|n", &text, &limit)) return NULL;
     if (!PyUnicode_IS_ASCII(text)) Py_RETURN_NOTIMPLEMENTED;
     const char *s = (const char *)PyUnicode_1BYTE_DATA(text);
     Py_ssize_t n = PyUnicode_GET_LENGTH(text), a, b;
+    if (limit < 0) limit = 0;
+    if (n > limit) n = limit;
     static const char *const rank[] = {"RANK", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMI_RANK"};
     static const int rank_before[] = {BEFORE_WORD_OR_DOT, BEFORE_WORD, BEFORE_WORD, BEFORE_WORD};
     static const char *const local[] = {"LOCAL_RANK", "SLURM_LOCALID", "OMPI_COMM_WORLD_LOCAL_RANK"};
@@ -1429,7 +1431,7 @@ static PyMethodDef methods[] = {
     {"longest_line", fl_longest_line, METH_O, "longest_line(text) -> int"},
     {"newlines", fl_newlines, METH_VARARGS, "newlines(text, start, end) -> int, as text.count(newline, start, end)"},
     {"read_text", fl_read_text, METH_VARARGS, "read_text(path, head_bytes, tail_bytes) -> (size, head, tail, tail_offset, bytes_read) | None"},
-    {"identity_fields", fl_identity_fields, METH_O, "identity_fields(text) -> dict, as ranklog._py_identity_fields; NotImplemented for non-ASCII text"},
+    {"identity_fields", fl_identity_fields, METH_VARARGS, "identity_fields(text, limit=len(text)) -> dict, as ranklog._py_identity_fields(text[:limit]); NotImplemented for non-ASCII text"},
     {"scan_text", fl_scan_text, METH_VARARGS, "scan_text(rs, tail, whole, file, year, ctx) -> True | NotImplemented: ranklog.scan_rank_text after the identity lines, in the plain case"},
     {"walk_files", fl_walk_files, METH_VARARGS, "walk_files(root, sub) -> list[str]: the regular files under root/sub, relative to root, in scan._walk order"},
     {"control_bytes", fl_control_bytes, METH_VARARGS, "control_bytes(data, limit) -> (control, nuls)"},

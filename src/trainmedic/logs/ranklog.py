@@ -237,15 +237,17 @@ _GATES = {
 }
 
 
-def identity(text: str) -> dict[str, str]:
-    """Identity fields from a rank log's first lines: rank, local_rank, world_size, host, visible
-    devices, and from NCCL's "Init COMPLETE" line the bus id and CUDA device."""
-    out = FAST.identity_fields(text) if FAST is not None else NotImplemented
+def identity(text: str, limit: int | None = None) -> dict[str, str]:
+    """Identity fields from a rank log's first lines (the first `limit` characters of `text`): rank,
+    local_rank, world_size, host, visible devices, and from NCCL's "Init COMPLETE" line the bus id
+    and CUDA device."""
+    end = len(text) if limit is None else min(len(text), max(limit, 0))
+    out = FAST.identity_fields(text, end) if FAST is not None else NotImplemented
     if out is NotImplemented:
-        out = _py_identity_fields(text)
-    at = text.find("Init COMPLETE")
+        out = _py_identity_fields(text[:end])
+    at = text.find("Init COMPLETE", 0, end)
     if at >= 0:
-        line = text[text.rfind("\n", 0, at) + 1 : at + 20]
+        line = text[text.rfind("\n", 0, at) + 1 : min(at + 20, end)]
         m = _NCCL_INIT.search(line)
         if m is not None:
             out["nccl_host"] = m.group("host")
@@ -314,7 +316,7 @@ def scan_rank_text(
     step lines first, so the others are read only after that rank's last step)."""
     year = year or find_year(head or tail) or 1970
     if "rank" not in rs.identity or "host" not in rs.identity:
-        for k, v in identity((head or tail)[:16384]).items():
+        for k, v in identity(head or tail, 16384).items():
             rs.identity.setdefault(k, v)
     if FAST is not None:  # the plain case, in one compiled call; anything else comes back here
         ctx = (_SHAPES, _step_shape, _BLOCKS, id(matcher.catalog), Hit, MAX_CASCADE_HITS)
