@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from trainmedic import __version__
-from trainmedic.cli.output import exits_without_teardown
+from trainmedic.cli.output import exits_without_teardown, process_ends_after_command
 
 # name -> (module, attribute, one-line help shown without importing the module)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -75,6 +75,7 @@ def cli() -> None:
 
 def main() -> None:
     """Console entry point: exit 0 ok, 1 error, 2 usage."""
+    process_ends_after_command()
     try:
         cli.main(prog_name="trainmedic", standalone_mode=True)
     except KeyboardInterrupt:

@@ -11,18 +11,30 @@ from typing import Any, NoReturn
 
 import click
 
-_EXIT_WITHOUT_TEARDOWN = [False]
+_ENDS = {"process": False, "now": False}
+
+
+def process_ends_after_command() -> None:
+    """Called by the console entry point (`main()`): this process ends when the command returns.
+    In-process callers (tests invoking the CLI) never call it."""
+    _ENDS["process"] = True
+
+
+def ends_after_command() -> bool:
+    """True when this process ends as soon as the command returns: a command may then skip work that
+    only a long-lived process needs (freeing its objects, the cyclic garbage collector)."""
+    return _ENDS["process"]
 
 
 def exit_without_teardown() -> None:
-    """Let the process end as soon as this command returns, without freeing its objects one by one
-    (diagnose's are hundreds of thousands: 0.1 s). Only `main()` acts on it, so tests that invoke the
-    CLI in-process are unaffected; call it when everything is written and nothing is left open."""
-    _EXIT_WITHOUT_TEARDOWN[0] = True
+    """Once this command has returned, end the process without freeing its objects one by one
+    (diagnose's are millions: 0.1 s and more). Call it when everything is written and nothing is left
+    open; only `main()` acts on it."""
+    _ENDS["now"] = True
 
 
 def exits_without_teardown() -> bool:
-    return _EXIT_WITHOUT_TEARDOWN[0]
+    return _ENDS["process"] and _ENDS["now"]
 
 
 def is_terminal() -> bool:
