@@ -20,7 +20,7 @@ from trainmedic.model import Incident, KnownFault, Symptom
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict, timeline and stats as JSON.")
 @click.option("--report", "report", type=click.Path(dir_okay=False, path_type=Path), help="Write an incident report (Markdown) with the timeline to FILE.md.")
-@click.option("--workers", type=click.IntRange(1, 64), default=None, help="Reader processes (default: one per core, at most 4).")
+@click.option("--workers", type=click.IntRange(1, 64), default=None, help="Reader processes, this one included (default: one per core, at most 4).")
 @click.option("--record", is_flag=True, help="Record the incident (and a second fault) in the fleet store.")
 @click.option("--db", "db_url", default=None, help="Fleet store URL for --record [default: TRAINMEDIC_DB_URL or the SQLite file].")
 def diagnose(path: Path, as_json: bool, report: Path | None, workers: int | None, record: bool, db_url: str | None) -> None:
