@@ -174,11 +174,22 @@ class Matcher:
             self._spans = got
         return got
 
+    def _split_by_key(self) -> tuple[list[dict[int, int]], list[list[tuple[int, int]]]]:
+        """Per literal: its rules that have one literal set (seeing the literal completes them: a dict
+        to merge in one step) and the others, with the bit of the set the literal belongs to."""
+        got: tuple[list[dict[int, int]], list[list[tuple[int, int]]]] | None = getattr(self, "_split", None)
+        if got is None:
+            full = self._full
+            whole = [{idx: 1 for idx, bit in ids if full[idx] == 1 and bit == 1} for ids in self._key_rules]
+            parts = [[(idx, bit) for idx, bit in ids if not (full[idx] == 1 and bit == 1)] for ids in self._key_rules]
+            got = self._split = (whole, parts)
+        return got
+
     def _candidates(self, data: bytes) -> dict[int, dict[int, int]]:
         """Line start offset -> {rule index: bits of its literal sets seen on that line}."""
         cands: dict[int, dict[int, int]] = {}
         last = [-1, -1]  # [start, end) of the line of the previous hit: hits cluster on a line
-        key_rules = self._key_rules
+        whole, parts = self._split_by_key()
         spans = self._multiline_by_key()
 
         def hit(key: int, pos: int) -> None:
@@ -191,8 +202,8 @@ class Matcher:
             bucket = cands.get(start)
             if bucket is None:
                 bucket = cands[start] = {}
-            ids = key_rules[key]
-            for idx, bit in ids:
+            bucket.update(whole[key])  # a one-set rule is complete once its literal is seen: bit 1
+            for idx, bit in parts[key]:
                 bucket[idx] = bucket.get(idx, 0) | bit
             # a multi-line rule's literal may sit on a continuation line: try the lines above too
             # (such rules have one literal set, so one bit is all of them)
