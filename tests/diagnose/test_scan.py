@@ -116,3 +116,26 @@ def test_tasks_a_reader_took_and_did_not_finish_are_read_here(tmp_path: Path, mo
     assert _summary(got) == _summary(want)
     assert [rr.scan for rr in got.ranks] == [rr.scan for rr in want.ranks]
     assert got.files == want.files and len(got.kernels) == len(want.kernels)
+
+
+def test_without_a_temporary_directory_or_a_fork_the_parent_reads_everything(tmp_path: Path, monkeypatch: object) -> None:
+    import pytest
+
+    assert isinstance(monkeypatch, pytest.MonkeyPatch)
+    _job(tmp_path)
+    want = scanmod.scan(str(tmp_path), cached_catalog(), workers=1)
+
+    def no_tmp(*args: object, **kw: object) -> object:
+        raise OSError(28, "No space left on device")
+
+    import multiprocessing.context
+    import tempfile
+
+    with monkeypatch.context() as m:
+        m.setattr(tempfile, "TemporaryFile", no_tmp)
+        got = scanmod.scan(str(tmp_path), cached_catalog(), workers=2)
+    assert [rr.scan for rr in got.ranks] == [rr.scan for rr in want.ranks] and got.files == want.files
+    with monkeypatch.context() as m:
+        m.setattr(multiprocessing.context.ForkProcess, "start", lambda self: no_tmp())
+        got = scanmod.scan(str(tmp_path), cached_catalog(), workers=3)
+    assert [rr.scan for rr in got.ranks] == [rr.scan for rr in want.ranks] and got.files == want.files

@@ -423,13 +423,22 @@ def _share(tasks: list[_Task], readers: int) -> Iterator[_Done]:
     import tempfile
 
     ctx = multiprocessing.get_context("fork")
-    counter = ctx.Value("l", 0)
     done: set[int] = set()
     with ExitStack() as stack:
-        outs = [stack.enter_context(tempfile.TemporaryFile()) for _ in range(min(readers, len(tasks)) - 1)]
-        procs = [ctx.Process(target=_reader, args=(tasks, counter, f.fileno()), daemon=True) for f in outs]
-        for p in procs:
-            p.start()
+        counter: Any
+        try:
+            counter = ctx.Value("l", 0)
+            outs = [stack.enter_context(tempfile.TemporaryFile()) for _ in range(min(readers, len(tasks)) - 1)]
+        except OSError:  # no shared memory or no writable temporary directory: read everything here
+            counter, outs = _Counter(), []
+        procs = []
+        for f in outs:
+            p = ctx.Process(target=_reader, args=(tasks, counter, f.fileno()), daemon=True)
+            try:
+                p.start()
+            except OSError:  # cannot fork (process or memory limits): the others and this one go on
+                continue
+            procs.append(p)
             stack.callback(_stop, p)
         offsets = [0] * len(outs)
         while True:
@@ -451,6 +460,16 @@ def _share(tasks: list[_Task], readers: int) -> Iterator[_Done]:
     for i, t in enumerate(tasks):  # a reader died before writing these
         if i not in done:
             yield _run_task(t)
+
+
+class _Counter:
+    """`_next`'s counter for this process alone (no reader could be started)."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def get_lock(self) -> ExitStack:
+        return ExitStack()
 
 
 def _stop(p: Any) -> None:
