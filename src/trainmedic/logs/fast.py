@@ -1,4 +1,4 @@
-"""The compiled line readers (`trainmedic.logs._fastlog`, built from `_fastlog.c` at install), or
+"""The compiled line readers (`trainmedic.logs._fastlog`, built from `csrc/` at install), or
 None where they were not built (no C compiler) or `TRAINMEDIC_PURE_PYTHON=1` asks for the Python
 code. Either way the answers are the same; the compiled ones are several times faster.
 """
