@@ -141,19 +141,17 @@ def _rank_evidence(ev: Evidence, job: JobView, v: RankView, rules: dict[str, Rul
         rule = rules.get(h.rule)
         if rule is None:
             continue
-        role = rule.role
-        if role is _CASCADE:
+        if rule.role is _CASCADE:
             fault = rule.fault
             kinds[fault] = kinds.get(fault, 0) + 1
             at = h.at
-            text = h.text
             if at is not None:
                 at -= offset
-                if "ran for" in text and (m := _RAN_FOR.search(text)) is not None:  # _blocked_at, inline
-                    at = at - int(m.group(1)) / 1000.0
+                if "ran for" in h.text:
+                    at = _blocked_at(at, h.text)
             if first is None or (at is not None and (first[0] is None or at < first[0])):
-                first = (at, text, h.file, h.line, h.in_tail)
-        elif role is _ROOT:
+                first = (at, h.text, h.file, h.line, h.in_tail)
+        elif rule.role is _ROOT:
             card = card or card_of(job, v)
             at = v.t(h.at) if h.at is not None else _untimed(ev, v)
             ev.roots.append(RootEvidence(rule, h, v.node, v.rank, card, at, h.step, "rank"))
