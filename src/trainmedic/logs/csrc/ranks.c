@@ -200,12 +200,6 @@ static int add_attr(PyObject *rs, PyObject *name, PyObject *delta) {
     return r;
 }
 
-static Py_ssize_t count_newlines(const char *s, Py_ssize_t a, Py_ssize_t b) {
-    Py_ssize_t c = 0;
-    for (Py_ssize_t i = a; i < b; i++) c += s[i] == '\n';
-    return c;
-}
-
 typedef struct {
     Py_ssize_t pos, idx;
     PyObject *rule; /* borrowed from the plan */
@@ -395,6 +389,9 @@ static PyObject *fl_scan_text(PyObject *self, PyObject *args) {
         PyObject *hits = nmade ? PyObject_GetAttr(rs, s_hits) : NULL;
         if (nmade && hits == NULL) goto done;
         Py_ssize_t first_line = count_newlines(s, 0, start) + 1;
+        Py_ssize_t step_at[4]; /* each step line's line number in the block, -1 above it */
+        for (Py_ssize_t i = 0; i < count; i++)
+            step_at[i] = found[i].start >= start ? count_newlines(s, start, found[i].start) : -1;
         for (Py_ssize_t h = 0; h < nmade; h++) {
             Py_ssize_t idx = made[h].idx, a = start, b;
             for (Py_ssize_t k = 0; k < idx && a <= n; k++) { /* the idx-th line of tail[start:] */
@@ -410,7 +407,7 @@ static PyObject *fl_scan_text(PyObject *self, PyObject *args) {
             b = nl ? nl - s : n;
             PyObject *at_step = step;
             for (Py_ssize_t i = count - 1; i >= 0; i--) { /* the last step line above this one */
-                if (found[i].start >= start && count_newlines(s, start, found[i].start) < idx) at_step = found[i].step;
+                if (step_at[i] >= 0 && step_at[i] < idx) at_step = found[i].step;
             }
             PyObject *rule = made[h].rule;
             PyObject *rid = PyObject_GetAttr(rule, s_id), *role = PyObject_GetAttr(rule, s_role);

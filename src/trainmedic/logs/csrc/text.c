@@ -68,19 +68,23 @@ static PyObject *fl_longest_line(PyObject *self, PyObject *arg) {
     return PyLong_FromSsize_t(run > best ? run : best);
 }
 
-/* newlines(text, start, end): text.count("\n", start, end) for 1-byte strings (a loop the compiler
- * vectorizes: several times faster than str.count); NotImplemented otherwise */
+/* "\n"s in s[a:b] (a loop the compiler vectorizes: several times faster than str.count) */
+static Py_ssize_t count_newlines(const char *s, Py_ssize_t a, Py_ssize_t b) {
+    Py_ssize_t c = 0;
+    for (Py_ssize_t i = a; i < b; i++) c += s[i] == '\n';
+    return c;
+}
+
+/* newlines(text, start, end): text.count("\n", start, end) for 1-byte strings; NotImplemented otherwise */
 static PyObject *fl_newlines(PyObject *self, PyObject *args) {
     PyObject *text;
-    Py_ssize_t start, end, count = 0;
+    Py_ssize_t start, end;
     if (!PyArg_ParseTuple(args, "Unn", &text, &start, &end)) return NULL;
     if (one_byte(text) != 1) Py_RETURN_NOTIMPLEMENTED;
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
     if (end > n) end = n;
     if (start < 0) start = 0;
-    const unsigned char *s = PyUnicode_1BYTE_DATA(text);
-    for (Py_ssize_t i = start; i < end; i++) count += s[i] == '\n';
-    return PyLong_FromSsize_t(count);
+    return PyLong_FromSsize_t(count_newlines((const char *)PyUnicode_1BYTE_DATA(text), start, end));
 }
 
 /* control_bytes(data, limit): (bytes 1-8 and 14-31, NUL bytes) in data[:limit] (reading.looks_binary) */
