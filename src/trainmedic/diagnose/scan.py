@@ -20,7 +20,8 @@ from trainmedic.logs.fast import FAST
 from trainmedic.logs.kernel import KernelScan, scan_kernel_text
 from trainmedic.logs.layout import FileRole, Kind, classify
 from trainmedic.logs.linematch import LineMatcher
-from trainmedic.logs.ranklog import FALLBACK_CASCADE, Hit, RankScan, by_fields, scan_rank_text
+from trainmedic.logs.pickled import by_fields
+from trainmedic.logs.ranklog import FALLBACK_CASCADE, Hit, RankScan, scan_rank_text
 from trainmedic.logs.reading import read_text
 from trainmedic.logs.timestamps import find_year, strip_prefix
 from trainmedic.model import Role
@@ -68,6 +69,8 @@ class OtherScan:
     hits: list[tuple[int | None, Hit]] = field(default_factory=list)
     """(rank named by the line's prefix, hit)."""
 
+    __reduce__ = by_fields
+
 
 @dataclass(slots=True)
 class Inventory:
@@ -75,6 +78,8 @@ class Inventory:
     kind: Kind
     node: str | None
     text: str
+
+    __reduce__ = by_fields
 
 
 @dataclass(slots=True)
@@ -222,6 +227,8 @@ class _Done:
     """Rank files whose rank may have files outside the walked directories: read in a later round."""
     files: int = 0
     skipped: int = 0
+
+    __reduce__ = by_fields
 
 
 _Task = tuple[str, str, int, list[object]]
@@ -495,6 +502,8 @@ def _next(counter: Any) -> int:
 class _Record:
     idx_task: int
     done: _Done
+
+    __reduce__ = by_fields
 
 
 def _reader(tasks: list[_Task], counter: Any, fd: int) -> None:

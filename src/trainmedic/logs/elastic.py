@@ -12,6 +12,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from trainmedic.logs.pickled import by_fields
 from trainmedic.logs.timestamps import find_year, line_time, parse_iso
 
 
@@ -22,6 +23,8 @@ class ErrorFile:
     message: str
     type: str
     at: float | None
+
+    __reduce__ = by_fields
 
 
 def parse_error_file(text: str) -> ErrorFile | None:
@@ -66,6 +69,8 @@ class WorkerFailure:
     line: int = 0
     text: str = ""
 
+    __reduce__ = by_fields
+
 
 @dataclass(slots=True)
 class LauncherLog:
@@ -78,6 +83,8 @@ class LauncherLog:
     @property
     def found(self) -> bool:
         return bool(self.failures or self.unkillable_pids)
+
+    __reduce__ = by_fields
 
 
 # srun's own account of each task (srun --kill-on-bad-exit, slurm-%j.out): "srun: error: node0003: task 28: Aborted (core dumped)"

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from trainmedic.logs.linematch import LineMatcher
+from trainmedic.logs.pickled import by_fields
 from trainmedic.logs.ranklog import Hit
 from trainmedic.logs.timestamps import end_time, find_year, line_time
 from trainmedic.model import Role
@@ -32,6 +33,8 @@ class KernelScan:
     lines: int = 0
     tail_offset: int = 0
     problems: list[str] = field(default_factory=list)
+
+    __reduce__ = by_fields
 
 
 def scan_kernel_text(file: str, tail: str, matcher: LineMatcher, whole: bool, head: str = "") -> KernelScan:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from operator import attrgetter
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from trainmedic.catalog import Rule
 from trainmedic.logs.fast import FAST
 from trainmedic.logs.linematch import LineMatcher
+from trainmedic.logs.pickled import by_fields
 from trainmedic.logs.timestamps import end_time, find_year, line_time, strip_prefix
 from trainmedic.model import Role
 
@@ -59,20 +59,6 @@ _PY_EXC = re.compile(r"^\s*(?P<type>[A-Za-z_][\w.]*(?:Error|Exception|Interrupt|
 _FATAL = re.compile(r"Fatal Python error: (?P<msg>.*)|(?P<sig>Segmentation fault|Aborted|Bus error|Killed)(?: \(core dumped\))?\s*$")
 _DIGITS = str.maketrans("0123456789", "##########")
 _SKIP_METRICS = {"step", "iter", "iteration", "rank", "epoch", "global_step", "loss"}
-
-
-_GETTERS: dict[type, attrgetter[Any]] = {}
-
-
-def by_fields(self: object) -> tuple[type, tuple[object, ...]]:
-    """`__reduce__` for slotted dataclasses whose fields all go to `__init__`, in order: pickles as a
-    call with the field values, several times faster than the dataclass default (diagnose ships
-    tens of thousands of these between processes)."""
-    cls = type(self)
-    get = _GETTERS.get(cls)
-    if get is None:
-        get = _GETTERS[cls] = attrgetter(*cls.__slots__)  # type: ignore[attr-defined]
-    return cls, get(self)
 
 
 class Hit(NamedTuple):
