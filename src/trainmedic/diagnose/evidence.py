@@ -11,16 +11,19 @@ import re
 from dataclasses import dataclass, field
 
 from trainmedic.catalog import Catalog, Match, Rule
-from trainmedic.diagnose.digest import blocked_at, digest
 from trainmedic.diagnose.scan import OtherScan
 from trainmedic.diagnose.views import JobView, RankView
 from trainmedic.localize.cardmap import normalize_bus_id
 from trainmedic.logs.elastic import WorkerFailure
 from trainmedic.logs.linematch import LineMatcher
-from trainmedic.logs.ranklog import Hit
+from trainmedic.logs.ranklog import FALLBACK_CASCADE, MAX_CASCADE_HITS, Hit
 from trainmedic.model import Card, Role
 
+TIMEOUT_WORDS = re.compile(r"time[d ]?\s?out|timeout|watchdog|waited|heartbeat", re.IGNORECASE)
+_TIMEOUT_PLAIN = ("timeout", "watchdog", "waited", "heartbeat")
 _DIGITS = re.compile(r"\d+")
+_RAN_FOR = re.compile(r"ran for (\d+) milliseconds")
+_ROOT, _CASCADE = Role.ROOT, Role.CASCADE  # read once per line of 18,432 ranks: a module global is cheaper
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,56 +131,81 @@ def gather(job: JobView, others: list[OtherScan], catalog: Catalog) -> Evidence:
 
 
 def _rank_evidence(ev: Evidence, job: JobView, v: RankView, rules: dict[str, Rule], matcher: LineMatcher) -> None:
-    """One rank's root lines, and the cascade lines that make it a victim (each rank comes here once),
-    from its digest: the clock-free part, which the scanner usually worked out already, put here on
-    the shared clock."""
-    d = v.result.digest
-    if d is None or d.rules is not rules:
-        d = digest(v.result, rules, matcher)
+    """One rank's root lines, and the cascade lines that make it a victim (each rank comes here once)."""
     scan = v.scan
     offset = v.offset
+    card = None
+    kinds: dict[str, int] = {}
     first: CascadeLine | None = None
-    for h, wait in d.cascade:
-        at = h.at
-        if at is not None:
-            at -= offset
-            if wait is not None:
-                at -= wait
-        if first is None or (at is not None and (first[0] is None or at < first[0])):
-            first = (at, h.text, h.file, h.line, h.in_tail)
-    if d.roots:
-        card = card_of(job, v)
-        for rule, h in d.roots:
+    for h in scan.hits:
+        rule = rules.get(h.rule)
+        if rule is None:
+            continue
+        if rule.role is _CASCADE:
+            fault = rule.fault
+            kinds[fault] = kinds.get(fault, 0) + 1
+            at = h.at
+            if at is not None:
+                at -= offset
+                if "ran for" in h.text:
+                    at = _blocked_at(at, h.text)
+            if first is None or (at is not None and (first[0] is None or at < first[0])):
+                first = (at, h.text, h.file, h.line, h.in_tail)
+        elif rule.role is _ROOT:
+            card = card or card_of(job, v)
             at = v.t(h.at) if h.at is not None else _untimed(ev, v)
             ev.roots.append(RootEvidence(rule, h, v.node, v.rank, card, at, h.step, "rank"))
     if first is None and scan.fallback_cascade is not None:
         text, line, in_tail, at, file = scan.fallback_cascade
-        first = (blocked_at(v.t(at) if at is not None else v.end_at, d.fallback_wait), text, file, line, in_tail)
-    if d.kinds:
-        ev.victims[v.rank] = d.kinds
+        fault = "collective_timeout" if says_timeout(text) else "peer_failure"
+        kinds[fault] = 1
+        first = (_blocked_at(v.t(at) if at is not None else v.end_at, text), text, file, line, in_tail)
+    for fid, n in scan.cascade_counts.items():
+        if n > MAX_CASCADE_HITS and (rule := rules.get(fid)) is not None:
+            kinds[rule.fault] = kinds.get(rule.fault, 0) + n - MAX_CASCADE_HITS
+    if kinds:
+        ev.victims[v.rank] = kinds
     if first is not None:
         ev.cascade_first[v.rank] = first
     exc = scan.exception
     err = v.result.error_file
-    x = d.exception
-    if x is not None and x.victim:
-        if not d.kinds:
-            ev.victims[v.rank] = {x.fault: 1}
-            where = (exc.file, exc.line, exc.in_tail) if exc else (None, None, False)
-            ev.cascade_first[v.rank] = (blocked_at(v.end_at, x.wait), x.text, *where)
-    elif x is not None:
-        at = v.end_at
-        if err is not None and err.at is not None:
-            # error.json stamps whole seconds: never earlier than the rank's last logged line
-            at = max(v.t(err.at) or 0.0, v.end_at or 0.0)
-        ev.exceptions.append(
-            ExceptionSeen(
-                v.rank, x.type, x.message, x.text.strip(), exc.file if exc else (v.scan.files[-1] if v.scan.files else None),
-                exc.line if exc else None, bool(exc and exc.in_tail), at,
+    if exc is not None or err is not None:
+        etype = exc.type if exc is not None else (err.type if err else "")
+        msg = exc.message if exc is not None else (err.message if err else "")
+        text = exc.text if exc is not None else f"{etype}: {msg}"
+        found = matcher.match(text)
+        if any(r.role is Role.CASCADE for r, _ in found) or (not found and FALLBACK_CASCADE.search(text)):
+            fault = next((r.fault for r, _ in found if r.role is Role.CASCADE), "peer_failure")
+            if v.rank not in ev.victims:
+                ev.victims[v.rank] = {fault: 1}
+                where = (exc.file, exc.line, exc.in_tail) if exc else (None, None, False)
+                ev.cascade_first[v.rank] = (_blocked_at(v.end_at, text), text, *where)
+        elif not any(r.role is Role.ROOT for r, _ in found):
+            at = v.end_at
+            if err is not None and err.at is not None:
+                # error.json stamps whole seconds: never earlier than the rank's last logged line
+                at = max(v.t(err.at) or 0.0, v.end_at or 0.0)
+            ev.exceptions.append(
+                ExceptionSeen(
+                    v.rank, etype, msg, text.strip(), exc.file if exc else (v.scan.files[-1] if v.scan.files else None),
+                    exc.line if exc else None, bool(exc and exc.in_tail), at,
+                )
             )
-        )
-    elif exc is None and err is None and scan.fatal:
+    elif scan.fatal:
         ev.fatal[v.rank] = scan.fatal
+    if v.rank not in ev.victims and not scan.hits and scan.lines_after_last_step:
+        # Unclassified output after the last step: victims of a catalog that lacks the line.
+        pass
+
+
+def says_timeout(text: str) -> bool:
+    """Whether `text` matches TIMEOUT_WORDS. Thousands of victims print the same watchdog line, so the
+    words the pattern spells plainly are looked for first and the pattern only decides the rest."""
+    low = text.lower()
+    for word in _TIMEOUT_PLAIN:
+        if word in low:
+            return True
+    return TIMEOUT_WORDS.search(text) is not None
 
 
 def _untimed(ev: Evidence, v: RankView) -> float | None:
@@ -203,6 +231,14 @@ def failure_rank(job: JobView, o: OtherScan, f: WorkerFailure) -> int | None:
             return None
         return next((v.rank for v in job.ranks.values() if v.local_rank == f.local_rank), None)
     return next((r for r in nv.ranks if job.ranks[r].local_rank == f.local_rank), None)
+
+
+def _blocked_at(at: float | None, text: str) -> float | None:
+    """When a rank that logged a cascade line at `at` blocked: NCCL says how long it had waited, and
+    victims are ordered by when they blocked."""
+    if at is not None and "ran for" in text and (m := _RAN_FOR.search(text)) is not None:
+        return at - int(m.group(1)) / 1000.0
+    return at
 
 
 def card_of(job: JobView, v: RankView) -> Card:

@@ -15,8 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from trainmedic.catalog import Catalog
-from trainmedic.diagnose.digest import says_timeout
-from trainmedic.diagnose.evidence import Evidence, RootEvidence, card_of, failure_rank
+from trainmedic.diagnose.evidence import Evidence, RootEvidence, card_of, failure_rank, says_timeout
 from trainmedic.diagnose.outliers import metric_outlier
 from trainmedic.diagnose.scan import OtherScan
 from trainmedic.diagnose.views import JobView, NodeView, RankView

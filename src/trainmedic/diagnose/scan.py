@@ -14,7 +14,6 @@ from operator import attrgetter
 from typing import Any
 
 from trainmedic.catalog import Catalog
-from trainmedic.diagnose.digest import RankDigest, digest
 from trainmedic.logs.elastic import ErrorFile, LauncherLog, parse_error_file, parse_launcher
 from trainmedic.logs.fast import FAST
 from trainmedic.logs.kernel import KernelScan, scan_kernel_text
@@ -52,8 +51,6 @@ class RankResult:
     unit: RankUnit
     scan: RankScan
     error_file: ErrorFile | None = None
-    digest: RankDigest | None = None
-    """The clock-free part of the rank's evidence, made by `scan` as the rank arrives (see `digest`)."""
 
     __reduce__ = by_fields
 
@@ -358,7 +355,6 @@ def scan(
     tasks += _unit_tasks(root, plain, dir_tasks, sent)
     parallel = nworkers > 1 and (dir_tasks >= 2 or len(plain) + len(loose) > CHUNK_UNITS)
     seen = {"read": 0, "known": len(plain) + len(loose), "dir_tasks": 0, "dir_units": 0}
-    rules = catalog.by_id
 
     def absorb(d: _Done) -> None:
         units = sent.pop(d.idx) if d.units is None else d.units
@@ -368,8 +364,6 @@ def scan(
                 res.problems += problems
             if isinstance(item, RankResult):
                 item.unit = unit  # type: ignore[assignment]
-                # here, between tasks: while this process digests, the other reader takes more tasks
-                item.digest = digest(item, rules, _matcher())
                 res.ranks.append(item)
             elif isinstance(item, tuple):
                 res.kernels.append((unit, item[1]))  # type: ignore[arg-type]

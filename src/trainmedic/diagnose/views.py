@@ -99,9 +99,7 @@ def build(scan: ScanResult) -> JobView:
             local = rank % k
         if rank in job.ranks:
             # Two logs claim one rank (stdout of one, stderr of another): keep both's findings.
-            kept = job.ranks[rank].result
-            kept.scan.hits.extend(rr.scan.hits)
-            kept.digest = None  # made from the hits as they were
+            job.ranks[rank].result.scan.hits.extend(rr.scan.hits)
             continue
         job.ranks[rank] = RankView(rank, node, local, rr)
         _node(job, node).ranks.append(rank)
