@@ -61,20 +61,34 @@ def looks_like_run_id(name: str) -> bool:
 def _torchrun_folder(folder: str) -> tuple[str | None, int, int, str] | None:
     """(node, local rank, attempt, group) for a torchrun `.../attempt_N/<local_rank>` folder, else
     None. Kept per folder: a rank's stdout, stderr and error.json share it."""
-    parts = folder.split("/")
-    if len(parts) < 2 or not parts[-1].isdigit() or not parts[-2].startswith("attempt_"):
+    head, sep, last = folder.rpartition("/")
+    if not sep or not last.isdecimal():  # what int() reads (isdigit also takes "²")
         return None
-    m = _ATTEMPT.match(parts[-2])
+    top, sep, attempt = head.rpartition("/")  # top: the folders above attempt_N ("" if none)
+    if not attempt.startswith("attempt_"):
+        return None
+    m = _ATTEMPT.match(attempt)
     if m is None:
         return None
-    local = int(parts[-1])
-    above = parts[-3] if len(parts) >= 3 else None
+    local = int(last)
+    above = top.rpartition("/")[2] if sep else None
     node = above if above and not looks_like_run_id(above) and above != "logs" else None
-    return node, local, int(m.group(1)), "/".join(parts[:-2]) + f"#{local}"
+    return node, local, int(m.group(1)), f"{top}#{local}"
+
+
+_TORCHRUN_LOGS = frozenset(("stdout.log", "stderr.log"))
+_new = tuple.__new__
 
 
 def classify(path: str) -> FileRole:
     """The role of one file, given its path relative to the job directory (POSIX separators)."""
+    folder, _, name = path.rpartition("/")
+    if name in _TORCHRUN_LOGS and folder and path[0] != "/":
+        # torchrun's per-rank logs, most of a big job's files: what the rules below conclude for them
+        run = _torchrun_folder(folder)
+        if run is not None:
+            node, local, attempt, group = run
+            return _new(FileRole, (path, Kind.RANK, node, None, local, attempt, group))  # type: ignore[no-any-return]
     stripped = path.strip("/")
     folder, _, name = stripped.rpartition("/")
     lower = name.lower()
