@@ -372,3 +372,82 @@ def test_scan_text_matches_python(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert took[True] > len(ranks)  # the compiled call did most of the work on the warm pass
     assert took[False] > 0  # and sent some back (NaN losses, new blocks)
     assert any(rs.hits for rs in warm) and any(rs.cascade_counts for rs in warm)
+
+
+def test_find_year_matches_python() -> None:
+    rng = random.Random(11)
+    texts = [*STAMPS, *_mutations(rng, 3000), "12026-11-24 11:46 2025-01-02T03:04", "2026-11-24 11:4", "x" * 20000 + "2026-11-24 11:46"]
+    for text in texts:
+        for limit in (16384, 10, 0, len(text)):
+            got = fast.find_year(text, limit)
+            assert got == (timestamps.find_year(text, limit) if text.isascii() else NotImplemented), (text, limit)
+
+
+def test_scan_files_matches_reading_each_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """diagnose's per-rank step in one compiled call gives what reading and scanning each file gives,
+    on every scenario, the real logs, mutated logs, partly read files, and hands back what it cannot do."""
+    from trainmedic.diagnose import scan as scanmod
+    from trainmedic.diagnose.catalog_cache import cached_catalog
+    from trainmedic.logs.layout import Kind, classify
+    from trainmedic.sim.job import write_job
+    from trainmedic.sim.plan import SimOptions
+
+    root = tmp_path / "job"
+    for i, fault in enumerate(("line_fault", "silent_hang", "nan", "user_exception", "double_fault", "crash_no_line")):
+        write_job(SimOptions(nodes=2, cards_per_node=4, fault=fault, seed=i, rank_log_kb=4), root / fault, workers=1)
+    rng = random.Random(3)
+    groups = [[p.relative_to(root) for p in g] for g in _rank_files(root)]
+    for k, g in enumerate(list(groups)):  # mutated copies, one of them too big to read whole
+        for j in range(2):
+            dst = Path(f"mutated/{k}/{j}/attempt_0/0")
+            (root / dst).mkdir(parents=True)
+            for p in g:
+                text = _mutate((root / p).read_text(), rng)
+                if j == 1 and p.name == "stdout.log" and k % 4 == 0:
+                    text = "2026-11-24 11:46:30,206 INFO filler\n" * 9000 + text  # 320 KB: head and tail
+                (root / dst / p.name).write_text(text)
+            groups.append([dst / p.name for p in g])
+    real = DATA / "diagnose" / "real"
+    for g in _rank_files(real):
+        dst = Path("real") / g[0].parent.relative_to(real)
+        (root / dst).mkdir(parents=True)
+        for p in g:
+            (root / dst / p.name).write_bytes(p.read_bytes())
+        groups.append([dst / p.name for p in g])
+    odd = Path("odd/attempt_0/0")
+    (root / odd).mkdir(parents=True)
+    (root / odd / "stdout.log").write_text("2026-11-24 11:46:30,206 INFO step 1 loss 2.0\n")
+    (root / odd / "stderr.log").write_bytes("caf\xe9 ist nicht ASCII\n".encode())
+    (root / odd / "error.json").write_text('{"message": {"message": "RuntimeError: x", "extraInfo": {"timestamp": "1"}}}')
+    catalog = cached_catalog()
+    monkeypatch.setitem(scanmod._WORKER, "catalog", catalog)
+    monkeypatch.setitem(scanmod._WORKER, "matcher", None)
+    scanmod._WORKER.pop("matcher")
+    units = [scanmod.RankUnit(str(g[0].parent), [classify(str(p)) for p in g]) for g in groups]
+    units.append(scanmod.RankUnit("odd", [classify(str(odd / "stdout.log")), classify(str(odd / "stderr.log"))]))
+    units.append(scanmod.RankUnit("odd2", [classify(str(odd / "stdout.log")), classify(str(odd / "error.json"))]))
+    matcher = scanmod._matcher()
+    took = {"compiled": 0, "declined": 0}
+    real_scan_files = ranklog.scan_rank_files
+
+    def counting(*args: object) -> object:
+        got = real_scan_files(*args)  # type: ignore[arg-type]
+        took["compiled" if got is not None else "declined"] += 1
+        return got
+
+    def scan_all(compiled: bool) -> list[object]:
+        monkeypatch.setattr(scanmod, "scan_rank_files", counting if compiled else lambda *a: None)
+        return [scanmod._scan_unit(str(root), u) for u in units]
+
+    ranklog._BLOCKS.clear()
+    cold = scan_all(compiled=True)  # blocks seen for the first time: scan_text declines, the Python tail scan runs
+    want = scan_all(compiled=False)
+    warm = scan_all(compiled=True)
+    for c, w, u in zip(cold, want, units, strict=True):
+        assert c == w, u.group
+    for c, w, u in zip(warm, want, units, strict=True):
+        assert c == w, u.group
+    assert took["compiled"] > len(groups) and took["declined"] >= 4  # the non-ASCII and error.json ranks, twice
+    assert any(r[0].scan.tail_offsets for r in warm)  # a partly read file was among them
+    assert matcher is scanmod._matcher()
+    assert ranklog.scan_rank_files(str(root), units[0].roles, Kind.ERROR_FILE, matcher) is None  # kind must match

@@ -20,7 +20,7 @@ from trainmedic.logs.kernel import KernelScan, scan_kernel_text
 from trainmedic.logs.layout import FileRole, Kind, classify
 from trainmedic.logs.linematch import LineMatcher
 from trainmedic.logs.pickled import by_fields
-from trainmedic.logs.ranklog import FALLBACK_CASCADE, Hit, RankScan, scan_rank_text
+from trainmedic.logs.ranklog import FALLBACK_CASCADE, Hit, RankScan, scan_rank_files, scan_rank_text
 from trainmedic.logs.reading import read_text
 from trainmedic.logs.timestamps import find_year, strip_prefix
 from trainmedic.model import Role
@@ -154,6 +154,9 @@ def _scan_unit(root: str, unit: object) -> tuple[object, int, list[tuple[str, st
     matcher = _matcher()
     problems: list[tuple[str, str]] = []
     if isinstance(unit, RankUnit):
+        got = scan_rank_files(root, unit.roles, Kind.RANK, matcher)  # the plain case, in one compiled call
+        if got is not None:
+            return RankResult(unit, got, None), got.bytes_read, problems
         rs = RankScan()
         err = None
         nbytes = 0

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from trainmedic.catalog import Rule
 from trainmedic.logs.fast import FAST
 from trainmedic.logs.linematch import LineMatcher
 from trainmedic.logs.pickled import by_fields
+from trainmedic.logs.reading import HEAD_BYTES, TAIL_BYTES
 from trainmedic.logs.timestamps import end_time, find_year, line_time, strip_prefix
 from trainmedic.model import Role
 
@@ -233,15 +234,20 @@ def identity(text: str, limit: int | None = None) -> dict[str, str]:
         out = _py_identity_fields(text[:end])
     at = text.find("Init COMPLETE", 0, end)
     if at >= 0:
-        line = text[text.rfind("\n", 0, at) + 1 : min(at + 20, end)]
-        m = _NCCL_INIT.search(line)
-        if m is not None:
-            out["nccl_host"] = m.group("host")
-            out["nccl_rank"] = m.group("rank")
-            out["cuda_dev"] = m.group("cuda")
-            out["bus_id"] = m.group("bus")
-            out["world_size"] = out.get("world_size", m.group("n"))
+        _nccl_init(out, text, at, end)
     return out  # type: ignore[no-any-return]
+
+
+def _nccl_init(out: dict[str, str], text: str, at: int, end: int) -> None:
+    """The fields of NCCL's "Init COMPLETE" line (found at `at`, the identity lines ending at `end`)."""
+    line = text[text.rfind("\n", 0, at) + 1 : min(at + 20, end)]
+    m = _NCCL_INIT.search(line)
+    if m is not None:
+        out["nccl_host"] = m.group("host")
+        out["nccl_rank"] = m.group("rank")
+        out["cuda_dev"] = m.group("cuda")
+        out["bus_id"] = m.group("bus")
+        out["world_size"] = out.get("world_size", m.group("n"))
 
 
 def _py_identity_fields(text: str) -> dict[str, str]:
@@ -304,10 +310,30 @@ def scan_rank_text(
     if "rank" not in rs.identity or "host" not in rs.identity:
         for k, v in identity(head or tail, 16384).items():
             rs.identity.setdefault(k, v)
-    if FAST is not None:  # the plain case, in one compiled call; anything else comes back here
-        ctx = (_SHAPES, _step_shape, _BLOCKS, id(matcher.catalog), Hit, MAX_CASCADE_HITS)
-        if FAST.scan_text(rs, tail, whole, file, year, ctx) is not NotImplemented:
-            return
+    # the plain case, in one compiled call; anything else comes back here
+    if FAST is None or FAST.scan_text(rs, tail, whole, file, year, _scan_ctx(matcher)) is NotImplemented:
+        _py_scan_tail(rs, tail, matcher, whole, file, year)
+
+
+def _scan_ctx(matcher: LineMatcher) -> tuple[object, ...]:
+    return (_SHAPES, _step_shape, _BLOCKS, id(matcher.catalog), Hit, MAX_CASCADE_HITS)
+
+
+def scan_rank_files(root: str, roles: list[Any], rank_kind: object, matcher: LineMatcher) -> RankScan | None:
+    """A rank's files (`roles`: (path relative to `root`, kind, ...) in reading order) read and each given
+    to `scan_rank_text`, in one compiled call: as `diagnose.scan` does file by file, without the Python
+    in between. None where that call does not apply (no compiled readers, an error file among them, a
+    file that is not plain ASCII text): the caller goes file by file."""
+    if FAST is None:
+        return None
+    got = FAST.scan_files(
+        root, roles, rank_kind, HEAD_BYTES, TAIL_BYTES, _scan_ctx(matcher), (RankScan, _nccl_init, _py_scan_tail, matcher)
+    )
+    return None if got is NotImplemented else got  # type: ignore[no-any-return]
+
+
+def _py_scan_tail(rs: RankScan, tail: str, matcher: LineMatcher, whole: bool, file: str, year: int) -> None:
+    """`scan_rank_text` from the step lines on, in Python (the compiled `scan_text` declined)."""
     in_tail = not whole
     steps = last_step_lines(tail, year)
     if steps:

@@ -31,19 +31,12 @@ static int short_lines(const char *s, Py_ssize_t n) {
     return 1;
 }
 
-/* read_text(path, head_bytes, tail_bytes) -> (size, head, tail, tail_offset, bytes_read), or None.
- *
- * reading.read_text for the plain case, with the GIL released while it reads: a readable file whose
- * head and tail are ASCII without NUL, not binary, with no line over MAX_LINE_CHARS and a line break
- * in a partial tail. Anything else (errors included) gives None, and the Python code reads the file
- * again and says what is odd about it. */
-static PyObject *fl_read_text(PyObject *self, PyObject *args) {
-    PyObject *path_obj, *path_bytes = NULL;
-    Py_ssize_t head_bytes, tail_bytes;
-    if (!PyArg_ParseTuple(args, "Onn", &path_obj, &head_bytes, &tail_bytes)) return NULL;
-    if (head_bytes < 0 || tail_bytes < 0) Py_RETURN_NONE;
-    if (!PyUnicode_FSConverter(path_obj, &path_bytes)) return NULL;
-    const char *path = PyBytes_AS_STRING(path_bytes);
+/* read_text's plain case for one file: 1 with *head and *tail set (new references), 0 for a file
+ * the Python reader must read (unreadable, not clean ASCII, binary-looking, long lines, no line break
+ * in a cut tail), -1 with an exception set. */
+static int read_plain(const char *path, Py_ssize_t head_bytes, Py_ssize_t tail_bytes, PyObject **head_out,
+                      PyObject **tail_out, Py_ssize_t *size_out, Py_ssize_t *offset_out, Py_ssize_t *nread_out) {
+    if (head_bytes < 0 || tail_bytes < 0) return 0;
     char *buf = NULL;
     Py_ssize_t size = 0, head_len = 0, tail_start = 0, tail_len = 0, offset = 0;
     int ok = 0;
@@ -105,22 +98,45 @@ static PyObject *fl_read_text(PyObject *self, PyObject *args) {
             && !(offset && memchr(tail, '\n', (size_t)tail_len) == NULL);
     }
     Py_END_ALLOW_THREADS
-    Py_DECREF(path_bytes);
     if (!ok) {
         PyMem_RawFree(buf);
-        Py_RETURN_NONE;
+        return 0;
     }
     PyObject *head = PyUnicode_New(head_len, 127), *tail = PyUnicode_New(tail_len, 127);
     if (head == NULL || tail == NULL) {
         Py_XDECREF(head);
         Py_XDECREF(tail);
         PyMem_RawFree(buf);
-        return NULL;
+        return -1;
     }
     memcpy(PyUnicode_1BYTE_DATA(head), buf, (size_t)head_len);
     memcpy(PyUnicode_1BYTE_DATA(tail), buf + tail_start, (size_t)tail_len);
     PyMem_RawFree(buf);
-    return Py_BuildValue("nNNnn", size, head, tail, offset, head_len + tail_len);
+    *head_out = head;
+    *tail_out = tail;
+    *size_out = size;
+    *offset_out = offset;
+    *nread_out = head_len + tail_len;
+    return 1;
+}
+
+/* read_text(path, head_bytes, tail_bytes) -> (size, head, tail, tail_offset, bytes_read), or None.
+ *
+ * reading.read_text for the plain case, with the GIL released while it reads: a readable file whose
+ * head and tail are ASCII without NUL, not binary, with no line over MAX_LINE_CHARS and a line break
+ * in a partial tail. Anything else (errors included) gives None, and the Python code reads the file
+ * again and says what is odd about it. */
+static PyObject *fl_read_text(PyObject *self, PyObject *args) {
+    PyObject *path_obj, *path_bytes = NULL, *head, *tail;
+    Py_ssize_t head_bytes, tail_bytes, size, offset, nread;
+    if (!PyArg_ParseTuple(args, "Onn", &path_obj, &head_bytes, &tail_bytes)) return NULL;
+    if (head_bytes < 0 || tail_bytes < 0) Py_RETURN_NONE;
+    if (!PyUnicode_FSConverter(path_obj, &path_bytes)) return NULL;
+    int got = read_plain(PyBytes_AS_STRING(path_bytes), head_bytes, tail_bytes, &head, &tail, &size, &offset, &nread);
+    Py_DECREF(path_bytes);
+    if (got < 0) return NULL;
+    if (got == 0) Py_RETURN_NONE;
+    return Py_BuildValue("nNNnn", size, head, tail, offset, nread);
 }
 
 

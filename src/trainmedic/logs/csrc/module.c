@@ -1,5 +1,5 @@
 /* trainmedic.logs._fastlog: compiled twins of the hot readers in trainmedic.logs (timestamps,
- * reading, ranklog) and of diagnose's directory walk.
+ * reading, ranklog) and of diagnose's directory walk and per-rank step (units.c).
  *
  * Diagnose reads 36,864 rank logs and 2,304 kernel logs for one 18,432-card job; in Python the
  * per-line work (line times, walking back over lines, digit-blind keys, long-line checks) cost
@@ -18,6 +18,7 @@
 #include "text.c"
 #include "files.c"
 #include "ranks.c"
+#include "units.c"
 
 static PyObject *fl_set_fallback(PyObject *self, PyObject *fn) {
     if (!PyCallable_Check(fn)) {
@@ -41,6 +42,8 @@ static PyMethodDef methods[] = {
     {"scan_text", fl_scan_text, METH_VARARGS, "scan_text(rs, tail, whole, file, year, ctx) -> True | NotImplemented: ranklog.scan_rank_text after the identity lines, in the plain case"},
     {"walk_files", fl_walk_files, METH_VARARGS, "walk_files(root, sub) -> list[str]: the regular files under root/sub, relative to root, in scan._walk order"},
     {"control_bytes", fl_control_bytes, METH_VARARGS, "control_bytes(data, limit) -> (control, nuls)"},
+    {"find_year", fl_find_year, METH_VARARGS, "find_year(text, limit=16384) -> int | None, as timestamps.find_year (no dmesg stamps); NotImplemented for non-ASCII text"},
+    {"scan_files", fl_scan_files, METH_VARARGS, "scan_files(root, roles, rank_kind, head_bytes, tail_bytes, ctx, unit_ctx) -> RankScan | NotImplemented: diagnose.scan._scan_unit for a rank of plain rank logs"},
     {"last_step_lines", fl_last_step_lines, METH_VARARGS, "last_step_lines(text, year, want, shapes, shape_of, make)"},
     {NULL, NULL, 0, NULL},
 };

@@ -124,15 +124,22 @@ static int put_span(PyObject *out, const char *key, const char *s, Py_ssize_t a,
 
 /* identity_fields(text, limit=len) -> dict: ranklog._py_identity_fields(text[:limit]) for ASCII text;
  * NotImplemented otherwise */
+static PyObject *identity_core(const char *s, Py_ssize_t n);
+
 static PyObject *fl_identity_fields(PyObject *self, PyObject *args) {
     PyObject *text;
     Py_ssize_t limit = PY_SSIZE_T_MAX;
     if (!PyArg_ParseTuple(args, "U|n", &text, &limit)) return NULL;
     if (!PyUnicode_IS_ASCII(text)) Py_RETURN_NOTIMPLEMENTED;
-    const char *s = (const char *)PyUnicode_1BYTE_DATA(text);
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text), a, b;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
     if (limit < 0) limit = 0;
     if (n > limit) n = limit;
+    return identity_core((const char *)PyUnicode_1BYTE_DATA(text), n);
+}
+
+/* the identity fields of ASCII s[:n], as a new dict */
+static PyObject *identity_core(const char *s, Py_ssize_t n) {
+    Py_ssize_t a, b;
     static const char *const rank[] = {"RANK", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMI_RANK"};
     static const int rank_before[] = {BEFORE_WORD_OR_DOT, BEFORE_WORD, BEFORE_WORD, BEFORE_WORD};
     static const char *const local[] = {"LOCAL_RANK", "SLURM_LOCALID", "OMPI_COMM_WORLD_LOCAL_RANK"};
