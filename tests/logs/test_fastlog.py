@@ -376,11 +376,14 @@ def test_scan_text_matches_python(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 def test_find_year_matches_python() -> None:
     rng = random.Random(11)
-    texts = [*STAMPS, *_mutations(rng, 3000), "12026-11-24 11:46 2025-01-02T03:04", "2026-11-24 11:4", "x" * 20000 + "2026-11-24 11:46"]
+    texts = [*STAMPS, *_mutations(rng, 3000), "12026-11-24 11:46 2025-01-02T03:04", "2026-11-24 11:4", "x" * 20000 + "2026-11-24 11:46",
+             "[Sun Nov 22 10:05:35 2026] x 2025-01-02 03:04", "[Sun Nov 22 10:05:35 2026] NVRM", "[Sun Nov 22 10:05:35 2026] é"]
     for text in texts:
         for limit in (16384, 10, 0, len(text)):
             got = fast.find_year(text, limit)
-            assert got == (timestamps.find_year(text, limit) if text.isascii() else NotImplemented), (text, limit)
+            assert got == (timestamps._py_find_year(text, limit, False) if text.isascii() else NotImplemented), (text, limit)
+            for dmesg in (False, True):  # the public one, compiled search first, answers as the Python one
+                assert timestamps.find_year(text, limit, dmesg) == timestamps._py_find_year(text, limit, dmesg)
 
 
 def test_scan_files_matches_reading_each_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -141,7 +141,7 @@ def parse_launcher(text: str, first_line: int = 1) -> LauncherLog:
             if line.startswith("Failures:"):
                 root_section = False
             continue
-        if _ENTRY.match(line):
+        if "]:" in line and _ENTRY.match(line):  # the pattern's "]:", looked for first: most lines lack it
             flush()
             current, cur_line = {}, n
             continue

@@ -193,6 +193,15 @@ _YEAR_DMESG_GATE = re.compile(r"20\d\d\]")
 def find_year(text: str, limit: int = 16384, dmesg: bool = False) -> int | None:
     """The year of the first full date in the first `limit` characters of `text` (to complete
     glog and syslog stamps), else None. `dmesg` also reads `dmesg -T` stamps (kernel logs)."""
+    got = FAST.find_year(text, limit) if FAST is not None else NotImplemented  # ISO dates, ASCII text
+    if got is NotImplemented:
+        return _py_find_year(text, limit, dmesg)
+    if got is not None or not dmesg:
+        return got  # type: ignore[no-any-return]
+    return _dmesg_year(text, min(len(text), limit))
+
+
+def _py_find_year(text: str, limit: int, dmesg: bool) -> int | None:
     end = min(len(text), limit)  # searched up to `end` in place: a copy of 16 KB costs more than the search
     pos = 0
     while (m := _YEAR_ISO.search(text, pos, end)) is not None:
@@ -200,7 +209,11 @@ def find_year(text: str, limit: int = 16384, dmesg: bool = False) -> int | None:
         if at == 0 or _DIGIT.match(text, at - 1, end) is None:
             return int(m.group(1))
         pos = at + 1
-    if dmesg and _YEAR_DMESG_GATE.search(text, 0, end) is not None:
+    return _dmesg_year(text, end) if dmesg else None
+
+
+def _dmesg_year(text: str, end: int) -> int | None:
+    if _YEAR_DMESG_GATE.search(text, 0, end) is not None:
         m = _YEAR_DMESG.search(text, 0, end)
         if m is not None:
             return int(m.group(1))
