@@ -7,7 +7,7 @@ Called by `diagnose.run`; the judge works only on what this returns.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -101,10 +101,13 @@ def discover(root: str) -> list[FileRole]:
 
 def _walk(root: str, sub: str = "") -> Iterator[FileRole]:
     """Every regular file under `root`/`sub` (paths relative to `root`), classified, depth first."""
-    root = root.rstrip(os.sep) or os.sep
-    files = FAST.walk_files(root, sub) if FAST is not None and os.sep == "/" else _py_walk_files(root, sub)
-    for rel in files:
+    for rel in _walk_files(root, sub):
         yield classify(rel)
+
+
+def _walk_files(root: str, sub: str) -> Iterable[str]:
+    root = root.rstrip(os.sep) or os.sep
+    return FAST.walk_files(root, sub) if FAST is not None and os.sep == "/" else _py_walk_files(root, sub)  # type: ignore[no-any-return]
 
 
 def _py_walk_files(root: str, sub: str) -> Iterator[str]:
@@ -262,20 +265,24 @@ def _walk_and_read(root: str, sub: str, done: _Done) -> None:
     assert done.units is not None
     inside = sub + "/"
     groups: dict[str, RankUnit] = {}
-    for role in _walk(root, sub):
-        if role.kind is Kind.SKIP:
+    skip, rank, error_file = Kind.SKIP, Kind.RANK, Kind.ERROR_FILE
+    for rel in _walk_files(root, sub):
+        role = classify(rel)
+        kind, group = role.kind, role.group
+        if kind is skip:
             done.skipped += 1
             continue
         done.files += 1
-        if role.kind in (Kind.RANK, Kind.ERROR_FILE) and role.group:
-            scope = _scope(role.group)
+        if group and (kind is rank or kind is error_file):
+            u = groups.get(group)
+            if u is not None:  # the group's scope was looked at with its first file
+                _add_role(u, role)
+                continue
+            scope = _scope(group)
             if scope is None or not (scope == sub or scope.startswith(inside)):
                 done.loose.append(role)
                 continue
-            u = groups.get(role.group)
-            if u is None:
-                u = groups[role.group] = RankUnit(role.group, [])
-            _add_role(u, role)
+            groups[group] = RankUnit(group, [role])
         else:
             done.units.append(role)
             done.out.append(_scan_one(root, role))
@@ -291,9 +298,18 @@ _SENT = RankUnit("", [])
 
 
 def _add_role(u: RankUnit, r: FileRole) -> None:
-    u.roles.append(r)
-    if len(u.roles) > 1:  # stdout first: it has the full dates that complete stderr's glog stamps
-        u.roles.sort(key=lambda x: (not x.path.endswith("stdout.log"), x.path))
+    roles = u.roles
+    roles.append(r)
+    # stdout first: it has the full dates that complete stderr's glog stamps
+    if len(roles) == 2:  # most ranks: one comparison, as the sort would make it
+        if _role_order(roles[1]) < _role_order(roles[0]):
+            roles.reverse()
+    elif len(roles) > 2:
+        roles.sort(key=_role_order)
+
+
+def _role_order(r: FileRole) -> tuple[bool, str]:
+    return not r.path.endswith("stdout.log"), r.path
 
 
 def _expand(root: str) -> tuple[list[FileRole], list[str]]:
