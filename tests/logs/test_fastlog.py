@@ -454,3 +454,49 @@ def test_scan_files_matches_reading_each_file(tmp_path: Path, monkeypatch: pytes
     assert any(r[0].scan.tail_offsets for r in warm)  # a partly read file was among them
     assert matcher is scanmod._matcher()
     assert ranklog.scan_rank_files(str(root), units[0].roles, Kind.ERROR_FILE, matcher) is None  # kind must match
+
+
+def test_nccl_fields_match_the_pattern() -> None:
+    base = (
+        "node0000:1406880:1406917 [0] NCCL INFO comm 0xb530ea97550 rank 0 nranks 18432 cudaDev 0 nvmlDev 0 busId 18000"
+        " commId 0xb14d9d4d7384ec4 - Init COMPLETE"
+    )
+    variants = [
+        base, base.replace(" nvmlDev 0", ""), "[rank3]:" + base, "[rank3]: " + base, "[default0]:" + base, "[rank]:" + base,
+        "[rank3]:\t" + base, "[rank3]:\x0b" + base, "[rank3]:\x1f" + base, "[rank3]:\r" + base, "[rank3]:  " + base, base.replace("node0000", "gpu-a.b_c"), base.replace("node0000", ""),
+        base.replace("comm 0xb530ea97550 ", "comm 0x1 xrank 1 rank 2 nranks x "), base.replace("busId 18000", "busId 0000:1a:00.0"),
+        base.replace("busId 18000", "busId g"), base.replace(" - Init COMPLETE", "\nInit COMPLETE"), base.replace("rank 0 nranks", "rank 0  nranks"),
+        base.replace("[0] NCCL", "[x] NCCL"), base.replace("Init COMPLETE", "Init COMPLETEx"), "x " + base, base.replace("cudaDev 0", "cudaDev"),
+        base.replace(":1406880:", "::"), base.replace("comm 0xb530ea97550 ", "rank 9 nranks 9 cudaDev 9 nvmlDev x busId 1 "),
+        base.replace("nvmlDev 0 busId", "nvmlDev 0  busId"), base.replace("comm 0xb530ea97550 ", "comm xrank 5 nranks 6 cudaDev 7 busId 8 "), base.replace("busId 18000 commId 0xb14d9d4d7384ec4 - ", "busId abcDEF9"),
+    ]
+    rng = random.Random(13)
+    for _ in range(4000):  # characters dropped, doubled or swapped for pattern characters
+        chars = list(rng.choice(variants))
+        for _ in range(rng.randrange(1, 4)):
+            i = rng.randrange(len(chars))
+            op = rng.randrange(3)
+            if op == 0:
+                del chars[i]
+            elif op == 1:
+                chars.insert(i, chars[i])
+            else:
+                chars[i] = rng.choice(" :[]0123456789abcdefrnk\n.-_xI")
+        variants.append("".join(chars))
+    checked = 0
+    for line in variants:
+        for before in ("", "2026-11-22 09:47:04,773 INFO env RANK=0\n", "junk\nmore"):
+            text = before + line + "\n2026-11-22 09:47:05 next line\n"
+            at = text.find("Init COMPLETE")
+            if at < 0:
+                continue
+            for end in (len(text), at + 13, at + 15, at + 30):
+                end = min(end, len(text))
+                for seed in ({}, {"world_size": "8"}):
+                    want, got = dict(seed), dict(seed)
+                    ranklog._nccl_init(want, text, at, end)
+                    assert fast.nccl_fields(got, text, at, end) is None
+                    assert list(got.items()) == list(want.items()), (text, end)
+                    checked += 1
+    assert checked > 10000
+    assert fast.nccl_fields({}, "é Init COMPLETE", 2, 15) is NotImplemented

@@ -233,8 +233,8 @@ def identity(text: str, limit: int | None = None) -> dict[str, str]:
     if out is NotImplemented:
         out = _py_identity_fields(text[:end])
     at = text.find("Init COMPLETE", 0, end)
-    if at >= 0:
-        _nccl_init(out, text, at, end)
+    if at >= 0 and (FAST is None or FAST.nccl_fields(out, text, at, end) is NotImplemented):
+        _nccl_init(out, text, at, end)  # the reference; the compiled twin takes ASCII text
     return out  # type: ignore[no-any-return]
 
 
@@ -327,7 +327,7 @@ def scan_rank_files(root: str, roles: list[Any], rank_kind: object, matcher: Lin
     if FAST is None:
         return None
     got = FAST.scan_files(
-        root, roles, rank_kind, HEAD_BYTES, TAIL_BYTES, _scan_ctx(matcher), (RankScan, _nccl_init, _py_scan_tail, matcher)
+        root, roles, rank_kind, HEAD_BYTES, TAIL_BYTES, _scan_ctx(matcher), (RankScan, _py_scan_tail, matcher)
     )
     return None if got is NotImplemented else got  # type: ignore[no-any-return]
 

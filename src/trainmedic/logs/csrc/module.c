@@ -43,6 +43,7 @@ static PyMethodDef methods[] = {
     {"walk_files", fl_walk_files, METH_VARARGS, "walk_files(root, sub) -> list[str]: the regular files under root/sub, relative to root, in scan._walk order"},
     {"control_bytes", fl_control_bytes, METH_VARARGS, "control_bytes(data, limit) -> (control, nuls)"},
     {"find_year", fl_find_year, METH_VARARGS, "find_year(text, limit=16384) -> int | None, as timestamps.find_year (no dmesg stamps); NotImplemented for non-ASCII text"},
+    {"nccl_fields", fl_nccl_fields, METH_VARARGS, "nccl_fields(out, text, at, end) -> None: ranklog._nccl_init into out; NotImplemented for non-ASCII text"},
     {"scan_files", fl_scan_files, METH_VARARGS, "scan_files(root, roles, rank_kind, head_bytes, tail_bytes, ctx, unit_ctx) -> RankScan | NotImplemented: diagnose.scan._scan_unit for a rank of plain rank logs"},
     {"last_step_lines", fl_last_step_lines, METH_VARARGS, "last_step_lines(text, year, want, shapes, shape_of, make)"},
     {NULL, NULL, 0, NULL},
