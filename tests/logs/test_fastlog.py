@@ -500,3 +500,38 @@ def test_nccl_fields_match_the_pattern() -> None:
                     checked += 1
     assert checked > 10000
     assert fast.nccl_fields({}, "é Init COMPLETE", 2, 15) is NotImplemented
+
+
+def test_cascade_lines_match_python(tmp_path: Path) -> None:
+    from trainmedic.catalog import load_catalog
+    from trainmedic.diagnose.evidence import _py_cascade_lines
+    from trainmedic.model import Role
+
+    catalog = load_catalog()
+    faults = {r.id: r.fault for r in catalog.rules if r.role is Role.CASCADE}
+    cascade = sorted(faults)[:6]
+    rng = random.Random(17)
+    waits = ("ran for 600052 milliseconds", "ran for 1 milliseconds", "ran for  5 milliseconds", "ran for x ran for 7 milliseconds",
+             "ran for 000123 milliseconds", "ran for 999999999999999 milliseconds", "ran for 1234567890123456 milliseconds",
+             "ran for 12 millisecond", "ran for ٣ milliseconds", "Ran for 3 milliseconds", "ran for 3 milliseconds ran for 4 milliseconds", "")
+    lists = []
+    for _ in range(3000):
+        hits = []
+        for _ in range(rng.randrange(7)):
+            rule = rng.choice([*cascade, "user.python_exception", "not.a.rule"])
+            at = rng.choice([None, 1795341935.2588205, 1795341935.0, 1e9 + rng.random(), 17])
+            text = f"[rank{rng.randrange(99)}]: Watchdog {rng.choice(waits)} end"
+            hits.append(ranklog.Hit(rule, Role.CASCADE, text, rng.randrange(100), rng.random() < 0.5, at, None, "f.log", {}))
+        lists.append(hits)
+    compiled = 0
+    for hits in lists:
+        for offset in (0.0, 2.7, -1e-9, 3):
+            want = _py_cascade_lines(hits, faults, offset)
+            got = fast.cascade_lines(hits, faults, offset)
+            if got is NotImplemented:
+                assert any(h.rule in faults and (not h.text.isascii() or isinstance(h.at, int) or "123456789012345" in h.text) for h in hits)
+                continue
+            compiled += 1
+            assert list(got[0].items()) == list(want[0].items())
+            assert got[1] == want[1] and got[2] == want[2], hits
+    assert compiled > 5000

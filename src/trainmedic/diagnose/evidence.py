@@ -15,6 +15,7 @@ from trainmedic.diagnose.scan import OtherScan
 from trainmedic.diagnose.views import JobView, RankView
 from trainmedic.localize.cardmap import normalize_bus_id
 from trainmedic.logs.elastic import WorkerFailure
+from trainmedic.logs.fast import FAST
 from trainmedic.logs.linematch import LineMatcher
 from trainmedic.logs.ranklog import FALLBACK_CASCADE, MAX_CASCADE_HITS, Hit
 from trainmedic.model import Card, Role
@@ -100,8 +101,9 @@ def gather(job: JobView, others: list[OtherScan], catalog: Catalog) -> Evidence:
                 at = t + (0.5 if t == int(t) else 0.0) - offset
                 ev.exits[r] = min(at, ev.exits.get(r, at))
     rules = catalog.by_id
+    faults = {rid: rule.fault for rid, rule in rules.items() if rule.role is _CASCADE}
     for v in job.ranks.values():
-        _rank_evidence(ev, job, v, rules, matcher)
+        _rank_evidence(ev, job, v, rules, faults, matcher)
     for nv in job.nodes.values():
         for ks in nv.kernels:
             for h in ks.hits:
@@ -130,28 +132,18 @@ def gather(job: JobView, others: list[OtherScan], catalog: Catalog) -> Evidence:
     return ev
 
 
-def _rank_evidence(ev: Evidence, job: JobView, v: RankView, rules: dict[str, Rule], matcher: LineMatcher) -> None:
-    """One rank's root lines, and the cascade lines that make it a victim (each rank comes here once)."""
-    scan = v.scan
-    offset = v.offset
+def _rank_evidence(
+    ev: Evidence, job: JobView, v: RankView, rules: dict[str, Rule], faults: dict[str, str], matcher: LineMatcher
+) -> None:
+    """One rank's root lines, and the cascade lines that make it a victim (each rank comes here once).
+    `faults`: the cascade rules' faults by rule id (18,432 victims' hits are looked up here)."""
+    scan = v.result.scan
+    got = FAST.cascade_lines(scan.hits, faults, v.offset) if FAST is not None else NotImplemented
+    kinds, first, others = _py_cascade_lines(scan.hits, faults, v.offset) if got is NotImplemented else got
     card = None
-    kinds: dict[str, int] = {}
-    first: CascadeLine | None = None
-    for h in scan.hits:
+    for h in others:
         rule = rules.get(h.rule)
-        if rule is None:
-            continue
-        if rule.role is _CASCADE:
-            fault = rule.fault
-            kinds[fault] = kinds.get(fault, 0) + 1
-            at = h.at
-            if at is not None:
-                at -= offset
-                if "ran for" in h.text:
-                    at = _blocked_at(at, h.text)
-            if first is None or (at is not None and (first[0] is None or at < first[0])):
-                first = (at, h.text, h.file, h.line, h.in_tail)
-        elif rule.role is _ROOT:
+        if rule is not None and rule.role is _ROOT:
             card = card or card_of(job, v)
             at = v.t(h.at) if h.at is not None else _untimed(ev, v)
             ev.roots.append(RootEvidence(rule, h, v.node, v.rank, card, at, h.step, "rank"))
@@ -162,7 +154,8 @@ def _rank_evidence(ev: Evidence, job: JobView, v: RankView, rules: dict[str, Rul
         first = (_blocked_at(v.t(at) if at is not None else v.end_at, text), text, file, line, in_tail)
     for fid, n in scan.cascade_counts.items():
         if n > MAX_CASCADE_HITS and (rule := rules.get(fid)) is not None:
-            kinds[rule.fault] = kinds.get(rule.fault, 0) + n - MAX_CASCADE_HITS
+            fault = rule.fault
+            kinds[fault] = kinds.get(fault, 0) + n - MAX_CASCADE_HITS
     if kinds:
         ev.victims[v.rank] = kinds
     if first is not None:
@@ -196,6 +189,32 @@ def _rank_evidence(ev: Evidence, job: JobView, v: RankView, rules: dict[str, Rul
     if v.rank not in ev.victims and not scan.hits and scan.lines_after_last_step:
         # Unclassified output after the last step: victims of a catalog that lacks the line.
         pass
+
+
+def _py_cascade_lines(
+    hits: list[Hit], faults: dict[str, str], offset: float
+) -> tuple[dict[str, int], CascadeLine | None, list[Hit]]:
+    """A rank's cascade hits (their rules in `faults`): lines per fault, and the line that blocked first
+    on the shared clock (`offset` off its node's times, less the wait the line reports); then the
+    other hits, in order. The reference for the compiled `cascade_lines`."""
+    kinds: dict[str, int] = {}
+    first: CascadeLine | None = None
+    others: list[Hit] = []
+    for h in hits:
+        fault = faults.get(h.rule)
+        if fault is None:
+            others.append(h)
+            continue
+        kinds[fault] = kinds.get(fault, 0) + 1
+        at = h.at
+        text = h.text
+        if at is not None:
+            at -= offset
+            if "ran for" in text and (m := _RAN_FOR.search(text)) is not None:  # as _blocked_at
+                at -= int(m.group(1)) / 1000.0
+        if first is None or (at is not None and (first[0] is None or at < first[0])):
+            first = (at, text, h.file, h.line, h.in_tail)
+    return kinds, first, others
 
 
 def says_timeout(text: str) -> bool:

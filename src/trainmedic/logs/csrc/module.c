@@ -1,5 +1,5 @@
 /* trainmedic.logs._fastlog: compiled twins of the hot readers in trainmedic.logs (timestamps,
- * reading, ranklog) and of diagnose's directory walk and per-rank step (units.c).
+ * reading, ranklog) and of diagnose's directory walk, per-rank step (units.c) and victims' lines (victims.c).
  *
  * Diagnose reads 36,864 rank logs and 2,304 kernel logs for one 18,432-card job; in Python the
  * per-line work (line times, walking back over lines, digit-blind keys, long-line checks) cost
@@ -19,6 +19,7 @@
 #include "files.c"
 #include "ranks.c"
 #include "units.c"
+#include "victims.c"
 
 static PyObject *fl_set_fallback(PyObject *self, PyObject *fn) {
     if (!PyCallable_Check(fn)) {
@@ -44,6 +45,7 @@ static PyMethodDef methods[] = {
     {"control_bytes", fl_control_bytes, METH_VARARGS, "control_bytes(data, limit) -> (control, nuls)"},
     {"find_year", fl_find_year, METH_VARARGS, "find_year(text, limit=16384) -> int | None, as timestamps.find_year (no dmesg stamps); NotImplemented for non-ASCII text"},
     {"nccl_fields", fl_nccl_fields, METH_VARARGS, "nccl_fields(out, text, at, end) -> None: ranklog._nccl_init into out; NotImplemented for non-ASCII text"},
+    {"cascade_lines", fl_cascade_lines, METH_VARARGS, "cascade_lines(hits, faults, offset) -> (kinds, first, others): diagnose.evidence._py_cascade_lines; NotImplemented where it does not read the hits exactly"},
     {"scan_files", fl_scan_files, METH_VARARGS, "scan_files(root, roles, rank_kind, head_bytes, tail_bytes, ctx, unit_ctx) -> RankScan | NotImplemented: diagnose.scan._scan_unit for a rank of plain rank logs"},
     {"last_step_lines", fl_last_step_lines, METH_VARARGS, "last_step_lines(text, year, want, shapes, shape_of, make)"},
     {NULL, NULL, 0, NULL},
