@@ -535,3 +535,35 @@ def test_cascade_lines_match_python(tmp_path: Path) -> None:
             assert list(got[0].items()) == list(want[0].items())
             assert got[1] == want[1] and got[2] == want[2], hits
     assert compiled > 5000
+
+
+def test_step_offsets_match_python() -> None:
+    from trainmedic.diagnose.clock import _py_step_offsets
+
+    rng = random.Random(19)
+    compiled = 0
+    for _ in range(400):
+        logs: dict[str, list[list[tuple[int, float | None]]]] = {}
+        base = rng.choice([1795341935.2588205, 1e9, 0.5])
+        for node in range(rng.randrange(1, 12)):
+            skew = rng.choice([0.0, 2.7, -1.3, rng.random()])
+            logs[f"node{node}"] = [
+                [(s, None if rng.random() < 0.1 else base + s * 3.585 + skew + rng.random() * 0.01)
+                 for s in sorted(rng.sample(range(20610, 20620), rng.randrange(5)))]
+                for _ in range(rng.randrange(4))
+            ]
+        odd = rng.randrange(8)
+        if odd == 0 and logs["node0"]:
+            logs["node0"][0].append((2**70, 1.0))  # a step beyond 64 bits
+        elif odd == 1 and logs["node0"]:
+            logs["node0"][0].append((True, 1.0))  # type: ignore[arg-type]
+        elif odd == 2 and logs["node0"]:
+            logs["node0"][0].append((5, float("nan")))
+        want = _py_step_offsets(logs)
+        got = fast.step_offsets(logs)
+        if got is NotImplemented:
+            assert odd in (0, 1, 2)
+            continue
+        compiled += 1
+        assert list(got.items()) == list(want.items()), logs
+    assert compiled > 250

@@ -7,6 +7,7 @@
 #endif
 #include <Python.h>
 #include <string.h>
+#include <math.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
