@@ -224,22 +224,49 @@ class Matcher:
                     bucket[idx] = self._full[idx]
         return cands
 
+    def _searches(self) -> list[tuple[Callable[[str], Any], ...] | None]:
+        """Per rule: its patterns' compiled `search` for a one-line rule (what `Rule.find` runs on one
+        line, without the three calls around it), None for a multi-line rule."""
+        got: list[tuple[Callable[[str], Any], ...] | None] | None = getattr(self, "_search", None)
+        if got is None:
+            got = [None if r.span > 1 else tuple(p.compiled.search for p in r.patterns) for r in self.rules]
+            self._search = got
+        return got
+
     def _match(self, data: bytes, first_line: int, errors: str) -> list[Match]:
         cands = self._candidates(data)
         out: list[Match] = []
         line_no = first_line
         counted_to = 0
         full = self._full
+        rules = self.rules
+        searches = self._searches()
         for start in sorted(cands):
-            rule_ids = sorted(i for i, bits in cands[start].items() if bits == full[i])
-            if not rule_ids:
-                continue
+            bucket = cands[start]
+            if len(bucket) == 1:  # most candidate lines: one rule
+                ((idx, bits),) = bucket.items()
+                if bits != full[idx]:
+                    continue
+                rule_ids = [idx]
+            else:
+                rule_ids = sorted(i for i, bits in bucket.items() if bits == full[i])
+                if not rule_ids:
+                    continue
             line_no += data.count(b"\n", counted_to, start)
             counted_to = start
-            span = max(self.rules[i].span for i in rule_ids)
-            lines = _lines_at(data, start, span, errors)
+            if all(searches[i] is not None for i in rule_ids):  # one-line rules: the line alone
+                end = data.find(b"\n", start)
+                line = data[start : end if end >= 0 else len(data)].decode("utf-8", errors).rstrip("\r")
+                for idx in rule_ids:
+                    for search in searches[idx]:  # type: ignore[union-attr]
+                        m = search(line)
+                        if m is not None:  # as Rule.find
+                            out.append(Match(rules[idx], line_no, line, {k: v for k, v in m.groupdict().items() if v is not None}))
+                            break
+                continue
+            lines = _lines_at(data, start, max(rules[i].span for i in rule_ids), errors)
             for idx in rule_ids:
-                rule = self.rules[idx]
+                rule = rules[idx]
                 found = rule.find(lines)
                 if found is not None:
                     out.append(Match(rule, line_no, found[1], found[0]))
