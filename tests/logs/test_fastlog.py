@@ -567,3 +567,27 @@ def test_step_offsets_match_python() -> None:
         compiled += 1
         assert list(got.items()) == list(want.items()), logs
     assert compiled > 250
+
+
+def test_torchrun_roles_match_classify() -> None:
+    import itertools
+
+    from trainmedic.logs.layout import FileRole, Kind, classify
+
+    parts = ["attempt_0", "attempt_12", "attempt_", "attempt_x", "attempt_01", "3", "0", "007", "", "logs", "node01", "none_abc",
+             "torchelastic_x", "attempt_3\n", "٣", "²", "run-0d3c2f1e-aaaa-bbbb-cccc-0123456789ab",
+             "0D3C2F1E-AAAA-BBBB-CCCC-0123456789AB", "1234567890123456789", "123456789012345678"]
+    rng = random.Random(23)
+    combos = [*(c for k in (1, 2, 3) for c in itertools.product(parts, repeat=k)), *(rng.choices(parts, k=5) for _ in range(3000))]
+    paths = [f"{lead}{'/'.join(c)}/{name}" for c in combos for name in ("stdout.log", "stderr.log", "error.json") for lead in ("", "/")]
+    got = fast.torchrun_roles(paths, FileRole, Kind.RANK)
+    compiled = 0
+    for path, role in zip(paths, got, strict=True):
+        want = classify(path)
+        if role is None:  # not torchrun's per-rank log, or a case left to the Python code
+            assert not (want.kind is Kind.RANK and want.attempt is not None and path.isascii() and path[0] != "/"
+                        and "\n" not in path and "1234567890123456789" not in path), path
+            continue
+        compiled += 1
+        assert type(role) is FileRole and role == want, (path, role, want)
+    assert compiled > 500

@@ -10,6 +10,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from itertools import repeat
 from operator import attrgetter
 from typing import Any
 
@@ -266,8 +267,12 @@ def _walk_and_read(root: str, sub: str, done: _Done) -> None:
     inside = sub + "/"
     groups: dict[str, RankUnit] = {}
     skip, rank, error_file = Kind.SKIP, Kind.RANK, Kind.ERROR_FILE
-    for rel in _walk_files(root, sub):
-        role = classify(rel)
+    files = _walk_files(root, sub)
+    # torchrun's per-rank logs, most of the files, classified in one compiled call; the rest here
+    known = FAST.torchrun_roles(files, FileRole, rank) if FAST is not None and isinstance(files, list) else repeat(None)
+    for rel, role in zip(files, known, strict=False):  # known: one per file, or endless Nones
+        if role is None:
+            role = classify(rel)
         kind, group = role.kind, role.group
         if kind is skip:
             done.skipped += 1

@@ -298,3 +298,114 @@ static PyObject *fl_walk_files(PyObject *self, PyObject *args) {
     PyMem_RawFree(paths.buf);
     return out;
 }
+
+
+/* layout.looks_like_run_id for ASCII: a UUID (lower-case hex) anywhere, or a none_/torchelastic_ start */
+static int run_id_like(const char *s, Py_ssize_t n) {
+    if ((n >= 5 && memcmp(s, "none_", 5) == 0) || (n >= 13 && memcmp(s, "torchelastic_", 13) == 0)) return 1;
+    static const int groups[] = {8, 4, 4, 4, 12};
+    for (Py_ssize_t at = 0; at + 36 <= n; at++) {
+        Py_ssize_t p = at;
+        int ok = 1;
+        for (int g = 0; g < 5 && ok; g++) {
+            for (int k = 0; k < groups[g] && ok; k++, p++) ok = is_digit(s[p]) || (s[p] >= 'a' && s[p] <= 'f');
+            if (ok && g < 4) ok = s[p++] == '-';
+        }
+        if (ok) return 1;
+    }
+    return 0;
+}
+
+/* a decimal number of up to 18 ASCII digits in s[a:b], or -1 */
+static long long small_decimal(const char *s, Py_ssize_t a, Py_ssize_t b) {
+    if (b <= a || b - a > 18) return -1;
+    long long v = 0;
+    for (Py_ssize_t i = a; i < b; i++) {
+        if (!is_digit(s[i])) return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+static Py_ssize_t last_slash(const char *s, Py_ssize_t n) {
+    const char *p = n > 0 ? memrchr(s, '/', (size_t)n) : NULL;
+    return p ? p - s : -1;
+}
+
+/* layout.classify's first case for one ASCII path: torchrun's stdout.log or stderr.log in an
+ * .../attempt_N/<local_rank> folder, as (node, local, attempt, group end) ; 0 when it is not that case */
+static int torchrun_rank_log(const char *s, Py_ssize_t n, Py_ssize_t *node_a, Py_ssize_t *node_b, long long *local,
+                             long long *attempt, Py_ssize_t *top_end) {
+    Py_ssize_t cut = last_slash(s, n);
+    if (cut <= 0 || s[0] == '/') return 0; /* no folder, or an absolute path */
+    Py_ssize_t name = cut + 1;
+    if (!((n - name == 10) && (memcmp(s + name, "stdout.log", 10) == 0 || memcmp(s + name, "stderr.log", 10) == 0))) return 0;
+    Py_ssize_t head_end = last_slash(s, cut); /* folder = s[:cut]; last = s[head_end+1:cut] */
+    if (head_end < 0) return 0;
+    *local = small_decimal(s, head_end + 1, cut);
+    if (*local < 0) return 0;
+    Py_ssize_t top = last_slash(s, head_end); /* attempt = s[top+1:head_end] */
+    Py_ssize_t att = top + 1;
+    if (head_end - att < 9 || memcmp(s + att, "attempt_", 8) != 0) return 0;
+    *attempt = small_decimal(s, att + 8, head_end);
+    if (*attempt < 0) return 0;
+    *top_end = top < 0 ? 0 : top;
+    *node_a = *node_b = 0;
+    if (top >= 0) { /* above = top.rpartition("/")[2] */
+        Py_ssize_t above = last_slash(s, top) + 1;
+        Py_ssize_t len = top - above;
+        if (len > 0 && !run_id_like(s + above, len) && !(len == 4 && memcmp(s + above, "logs", 4) == 0)) {
+            *node_a = above;
+            *node_b = top;
+        }
+    }
+    return 1;
+}
+
+/* torchrun_roles(paths, FileRole, rank_kind) -> list: per path, the FileRole that layout.classify gives
+ * a torchrun rank log (stdout.log, stderr.log under .../attempt_N/<local_rank>), or None for any other
+ * path (the caller classifies it). ASCII paths with numbers under 19 digits only; others are None. */
+static PyObject *fl_torchrun_roles(PyObject *self, PyObject *args) {
+    PyObject *paths, *role_type, *rank_kind;
+    if (!PyArg_ParseTuple(args, "O!O!O", &PyList_Type, &paths, &PyType_Type, &role_type, &rank_kind)) return NULL;
+    if (!PyType_IsSubtype((PyTypeObject *)role_type, &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError, "torchrun_roles: FileRole must be a tuple type");
+        return NULL;
+    }
+    Py_ssize_t count = PyList_GET_SIZE(paths);
+    PyObject *out = PyList_New(count);
+    if (out == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *path = PyList_GET_ITEM(paths, i), *role = Py_None;
+        Py_INCREF(role);
+        Py_ssize_t na, nb, top_end;
+        long long local, attempt;
+        if (PyUnicode_Check(path) && PyUnicode_IS_ASCII(path)) {
+            const char *s = (const char *)PyUnicode_1BYTE_DATA(path);
+            if (torchrun_rank_log(s, PyUnicode_GET_LENGTH(path), &na, &nb, &local, &attempt, &top_end)) {
+                PyObject *node = nb > na ? PyUnicode_FromStringAndSize(s + na, nb - na) : Py_NewRef(Py_None);
+                PyObject *top = PyUnicode_FromStringAndSize(s, top_end);
+                PyObject *group = top ? PyUnicode_FromFormat("%U#%lld", top, local) : NULL;
+                Py_XDECREF(top);
+                PyObject *loc = PyLong_FromLongLong(local), *att = PyLong_FromLongLong(attempt);
+                PyObject *items = node && group && loc && att ? PyTuple_Pack(7, path, rank_kind, node, Py_None, loc, att, group) : NULL;
+                Py_XDECREF(node);
+                Py_XDECREF(group);
+                Py_XDECREF(loc);
+                Py_XDECREF(att);
+                PyObject *call = items ? PyTuple_Pack(1, items) : NULL;
+                Py_XDECREF(items);
+                PyObject *made = call ? PyTuple_Type.tp_new((PyTypeObject *)role_type, call, NULL) : NULL;
+                Py_XDECREF(call);
+                if (made == NULL) {
+                    Py_DECREF(role);
+                    Py_DECREF(out);
+                    return NULL;
+                }
+                Py_SETREF(role, made);
+            }
+        }
+        PyList_SET_ITEM(out, i, role);
+    }
+    return out;
+}

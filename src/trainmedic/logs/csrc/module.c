@@ -47,6 +47,7 @@ static PyMethodDef methods[] = {
     {"nccl_fields", fl_nccl_fields, METH_VARARGS, "nccl_fields(out, text, at, end) -> None: ranklog._nccl_init into out; NotImplemented for non-ASCII text"},
     {"cascade_lines", fl_cascade_lines, METH_VARARGS, "cascade_lines(hits, faults, offset) -> (kinds, first, others): diagnose.evidence._py_cascade_lines; NotImplemented where it does not read the hits exactly"},
     {"step_offsets", fl_step_offsets, METH_O, "step_offsets(logs) -> {node: offset}: diagnose.clock.step_offsets; NotImplemented for steps or times it does not read exactly"},
+    {"torchrun_roles", fl_torchrun_roles, METH_VARARGS, "torchrun_roles(paths, FileRole, rank_kind) -> list[FileRole | None]: layout.classify for torchrun's per-rank logs, None for other paths"},
     {"scan_files", fl_scan_files, METH_VARARGS, "scan_files(root, roles, rank_kind, head_bytes, tail_bytes, ctx, unit_ctx) -> RankScan | NotImplemented: diagnose.scan._scan_unit for a rank of plain rank logs"},
     {"last_step_lines", fl_last_step_lines, METH_VARARGS, "last_step_lines(text, year, want, shapes, shape_of, make)"},
     {NULL, NULL, 0, NULL},
