@@ -120,7 +120,8 @@ def main() -> None:
     ap.add_argument("--cards", type=int, default=8)
     ap.add_argument("--fault", default="silent_hang")
     ap.add_argument("--seed", type=int, default=5)
-    ap.add_argument("--rank-log-kb", type=float, default=8.0)
+    ap.add_argument("--rank-log-kb", type=float, default=None,
+                    help="rank log size when generating (default: the simulator's, 32 KB; 8 is a harder case for the ratio)")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
@@ -133,7 +134,7 @@ def main() -> None:
         subprocess.run(
             [sys.executable, "-m", "trainmedic", "sim", "logs", "--nodes", str(args.nodes), "--cards-per-node",
              str(args.cards), "--fault", args.fault, "--seed", str(args.seed), "--out", str(job),
-             "--rank-log-kb", str(args.rank_log_kb)],
+             *(["--rank-log-kb", str(args.rank_log_kb)] if args.rank_log_kb is not None else [])],
             check=True, env=ENV, stdout=subprocess.DEVNULL,
         )
         print(f"generated {args.nodes} x {args.cards} job ({args.fault}) in {time.perf_counter() - t0:.0f} s")
