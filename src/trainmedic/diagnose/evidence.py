@@ -206,14 +206,9 @@ def _py_cascade_lines(
             others.append(h)
             continue
         kinds[fault] = kinds.get(fault, 0) + 1
-        at = h.at
-        text = h.text
-        if at is not None:
-            at -= offset
-            if "ran for" in text and (m := _RAN_FOR.search(text)) is not None:  # as _blocked_at
-                at -= int(m.group(1)) / 1000.0
+        at = None if h.at is None else _blocked_at(h.at - offset, h.text)
         if first is None or (at is not None and (first[0] is None or at < first[0])):
-            first = (at, text, h.file, h.line, h.in_tail)
+            first = (at, h.text, h.file, h.line, h.in_tail)
     return kinds, first, others
 
 
