@@ -24,3 +24,17 @@ static inline int is_digit(char c) { return c >= '0' && c <= '9'; }
 static inline int is_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f); }
 static inline int is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 static inline int is_word(char c) { return is_alpha(c) || is_digit(c) || c == '_'; }
+
+/* where the run of ASCII digits from s[p] ends (le at most) */
+static inline Py_ssize_t digit_run(const char *s, Py_ssize_t p, Py_ssize_t le) {
+    while (p < le && is_digit(s[p])) p++;
+    return p;
+}
+
+/* the number s[a:b] spells, when it is 1 to 18 ASCII digits (a long long holds it), else -1 */
+static inline long long small_decimal(const char *s, Py_ssize_t a, Py_ssize_t b) {
+    if (b <= a || b - a > 18 || digit_run(s, a, b) != b) return -1;
+    long long v = 0;
+    for (Py_ssize_t i = a; i < b; i++) v = v * 10 + (s[i] - '0');
+    return v;
+}

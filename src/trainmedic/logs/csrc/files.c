@@ -316,17 +316,6 @@ static int run_id_like(const char *s, Py_ssize_t n) {
     return 0;
 }
 
-/* a decimal number of up to 18 ASCII digits in s[a:b], or -1 */
-static long long small_decimal(const char *s, Py_ssize_t a, Py_ssize_t b) {
-    if (b <= a || b - a > 18) return -1;
-    long long v = 0;
-    for (Py_ssize_t i = a; i < b; i++) {
-        if (!is_digit(s[i])) return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    return v;
-}
-
 static Py_ssize_t last_slash(const char *s, Py_ssize_t n) {
     const char *p = n > 0 ? memrchr(s, '/', (size_t)n) : NULL;
     return p ? p - s : -1;

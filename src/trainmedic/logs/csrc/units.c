@@ -55,12 +55,6 @@ static int starts_with(const char *s, Py_ssize_t p, Py_ssize_t le, const char *l
     return p + (Py_ssize_t)n <= le && memcmp(s + p, lit, n) == 0;
 }
 
-static Py_ssize_t digit_run(const char *s, Py_ssize_t p, Py_ssize_t le) {
-    Py_ssize_t q = p;
-    while (q < le && is_digit(s[q])) q++;
-    return q;
-}
-
 static int is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 
 /* " busId <hex>" and then "Init COMPLETE" on the same line, from p */

@@ -9,13 +9,10 @@ static int ran_for(const char *s, Py_ssize_t n, double *wait) {
     while (from + 8 <= n) {
         const char *hit = memmem(s + from, (size_t)(n - from), "ran for ", 8);
         if (hit == NULL) return 0;
-        Py_ssize_t a = hit - s + 8, b = a;
-        while (b < n && is_digit(s[b])) b++;
+        Py_ssize_t a = hit - s + 8, b = digit_run(s, a, n);
         if (b > a && b + 13 <= n && memcmp(s + b, " milliseconds", 13) == 0) {
-            if (b - a > 15) return -1;
-            long long v = 0;
-            for (Py_ssize_t i = a; i < b; i++) v = v * 10 + (s[i] - '0');
-            *wait = (double)v / 1000.0;
+            if (b - a > 15) return -1; /* beyond 2^53 the double would round: the Python code reads it */
+            *wait = (double)small_decimal(s, a, b) / 1000.0;
             return 1;
         }
         from = hit - s + 1;
